@@ -1,0 +1,92 @@
+"""`depthbench tasks list` and `depthbench bench env TASK`: what tasks exist and how fast their engines step."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    tasks = subparsers.add_parser("tasks", help="list the registered tasks")
+    tasks_sub = tasks.add_subparsers(dest="tasks_command", metavar="ACTION", required=True)
+    listing = tasks_sub.add_parser("list", help="name, engine and summary of every task")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    listing.set_defaults(func=_tasks_list)
+
+    bench = subparsers.add_parser("bench", help="throughput benchmarks (engines)")
+    bench_sub = bench.add_subparsers(dest="bench_command", metavar="TARGET", required=True)
+    env = bench_sub.add_parser(
+        "env",
+        help="env-steps/s of a task's batched engine with random actions, and its naive baseline in the same run",
+    )
+    env.add_argument("task", help="task name (see `depthbench tasks list`)")
+    env.add_argument("--num-envs", type=int, default=64, help="environments stepped together (default 64)")
+    env.add_argument("--size", type=int, default=64, help="depth image width and height in pixels (default 64)")
+    env.add_argument("--steps", type=int, default=200, help="timed policy steps after warm-up (default 200)")
+    env.add_argument("--seed", type=int, default=0)
+    env.add_argument("--no-baseline", action="store_true", help="skip the naive reference engine")
+    env.set_defaults(func=_bench_env)
+
+
+def _tasks_list(args: argparse.Namespace) -> int:
+    from depthbench.envs import list_tasks
+
+    rows = [{"name": t.name, "engine": t.engine, "summary": t.summary} for t in list_tasks()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = Table(title="depthbench tasks")
+    for column in ("name", "engine", "summary"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["name"], row["engine"], row["summary"])
+    Console().print(table)
+    return 0
+
+
+def time_vec_env(env: Any, steps: int, seed: int) -> float:
+    """Env-steps per second of an rsl-rl VecEnv under uniform random actions in [-1, 1] (after 10 warm-up steps)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+
+    def random_actions() -> torch.Tensor:
+        return torch.rand((env.num_envs, env.num_actions), generator=generator) * 2 - 1
+
+    env.get_observations()
+    for _ in range(10):
+        env.step(random_actions())
+    start = time.perf_counter()
+    for _ in range(steps):
+        env.step(random_actions())
+    return env.num_envs * steps / (time.perf_counter() - start)
+
+
+def _bench_env(args: argparse.Namespace) -> int:
+    import torch
+
+    from depthbench.envs import get_task, make_task, task_config
+
+    info = get_task(args.task)
+    overrides = {"depth": {"width": args.size, "height": args.size}}
+    env = make_task(args.task, num_envs=args.num_envs, seed=args.seed, overrides=overrides)
+    rows = [(f"{info.engine} (batched)", time_vec_env(env, args.steps, args.seed))]
+    if info.baseline is not None and not args.no_baseline:
+        label, rate = info.baseline(task_config(args.task, overrides), args.num_envs, args.steps, args.seed)
+        rows.append((label, rate))
+    table = Table(
+        title=f"{args.task}: {args.num_envs} envs, {args.size}x{args.size} depth, {args.steps} steps, "
+        f"torch threads {torch.get_num_threads()}"
+    )
+    table.add_column("engine")
+    table.add_column("env-steps/s", justify="right")
+    table.add_column("vs batched", justify="right")
+    for label, rate in rows:
+        table.add_row(label, f"{rate:,.0f}", f"{rows[0][1] / rate:.2f}x")
+    Console().print(table)
+    return 0

@@ -1,0 +1,20 @@
+# Sourced by scripts/demo.sh and scripts/test.sh: creates .venv in the repo root if missing and installs the
+# project (with dev extras) whenever pyproject.toml changed since the last install. Idempotent.
+set -euo pipefail
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+stamp=.venv/.depthbench-installed
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e ".[dev]"
+  echo "$want" >"$stamp"
+fi
+# Offline robot models for machines without a route to the menagerie download host (see README).
+if [ -z "${MENAGERIE_ROOT:-}" ] && [ -d "$repo_root/../shared/menagerie" ]; then
+  export MENAGERIE_ROOT="$(cd "$repo_root/../shared/menagerie" && pwd)"
+fi
+export PATH="$repo_root/.venv/bin:$PATH"
