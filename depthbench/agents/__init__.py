@@ -1,0 +1,1 @@
+"""rsl-rl training wiring: encoder observation wrappers, PPO, distillation, evaluation."""

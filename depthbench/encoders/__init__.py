@@ -1,0 +1,1 @@
+"""Depth encoders: registry, DeFM models, baselines, DeFM preprocessing."""

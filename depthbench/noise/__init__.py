@@ -1,0 +1,1 @@
+"""Batched, seeded depth-sensor noise models and sensor profiles."""
