@@ -163,3 +163,12 @@ def test_pca_rgb_first_component_follows_dominant_feature_direction():
     assert rgb.shape == (6, 5, 3) and rgb.min() >= 0 and rgb.max() <= 1
     red = rgb[..., 0].mean(axis=1)
     assert abs(np.corrcoef(red, np.arange(6))[0, 1]) > 0.99 and not math.isnan(red.sum())
+
+
+def test_pca_drops_cells_that_only_saw_padding():
+    from depthbench.benchmarks.encoders_cmd import run_with_pca
+    from depthbench.encoders import create
+
+    depth = procedural_room_depth(seed=1, height=72, width=100)  # padded to 96x128 for the CNN
+    out, rgb = run_with_pca(create("defm-efficientnet-b0"), depth)
+    assert out.dense[0].shape[-2:] == (12, 16) and rgb.shape == (9, 13, 3)  # ceil(72/8), ceil(100/8)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import time
@@ -174,23 +175,36 @@ def _weights_argument(value: str | None, info: object) -> str | None:
 
 
 def _embed(args: argparse.Namespace) -> int:
-    import torch
 
     from depthbench.encoders import create, get_encoder_info
-    from depthbench.encoders.visualize import pca_rgb, save_depth_pca_figure
+    from depthbench.encoders.visualize import save_depth_pca_figure
 
     info = get_encoder_info(args.name)
     depth = read_depth_file(args.input, args.depth_scale)
     encoder = create(args.name, weights=_weights_argument(args.weights, info))
-    with torch.inference_mode():
-        out = encoder.encode_depth(torch.from_numpy(depth)[None])
-    rgb = pca_rgb(out.dense[0][0])
+    out, rgb = run_with_pca(encoder, depth)
     label = _provenance_label(encoder)
     path = save_depth_pca_figure(depth, rgb, args.pca, f"{args.name} — {label}")
     print(f"{args.name}: weights {label}")
     print(f"  global {tuple(out.global_embedding.shape)}, dense {[tuple(d.shape) for d in out.dense]}")
     print(f"  wrote {path}")
     return 0
+
+
+def run_with_pca(encoder: object, depth_m: np.ndarray) -> tuple[object, np.ndarray]:
+    """Encode one (H, W) depth image; PCA image of the finest dense map without the cells that only saw padding."""
+    import torch
+
+    from depthbench.encoders.visualize import pca_rgb
+
+    with torch.inference_mode():
+        x = encoder.preprocess(torch.from_numpy(depth_m)[None])
+        out = encoder(x)
+    dense = out.dense[0][0]
+    # CNN inputs are zero-padded bottom/right (content covers min(H, H_padded) rows); ViT inputs are resized instead.
+    rows = math.ceil(dense.shape[1] * min(depth_m.shape[0], x.shape[2]) / x.shape[2])
+    cols = math.ceil(dense.shape[2] * min(depth_m.shape[1], x.shape[3]) / x.shape[3])
+    return out, pca_rgb(dense[:, :rows, :cols])
 
 
 def _provenance_label(encoder: object) -> str:
@@ -200,10 +214,9 @@ def _provenance_label(encoder: object) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import torch
 
     from depthbench.encoders import create, get_encoder_info
-    from depthbench.encoders.visualize import pca_rgb, procedural_room_depth, save_depth_pca_figure
+    from depthbench.encoders.visualize import procedural_room_depth, save_depth_pca_figure
 
     info = get_encoder_info(args.encoder)
     weights, note = args.weights, ""
@@ -216,12 +229,11 @@ def _demo(args: argparse.Namespace) -> int:
     else:
         encoder = create(args.encoder, weights=weights)
     depth = procedural_room_depth(args.seed, args.height, args.width)
-    with torch.inference_mode():
-        out = encoder.encode_depth(torch.from_numpy(depth)[None])
+    out, rgb = run_with_pca(encoder, depth)
     label = _provenance_label(encoder)
     out_path = args.out or f"outputs/demo_{args.encoder}_seed{args.seed}.png"
     title = f"{args.encoder} — {label} — procedural room, seed {args.seed}"
-    path = save_depth_pca_figure(depth, pca_rgb(out.dense[0][0]), out_path, title)
+    path = save_depth_pca_figure(depth, rgb, out_path, title)
     print(
         f"depthbench demo: procedural room (seed {args.seed}, {args.height}x{args.width}, "
         f"{float(depth.min()):.2f}-{float(depth.max()):.1f} m) through {args.encoder}"
