@@ -131,7 +131,7 @@ def _info(args: argparse.Namespace) -> int:
     print(f"  feature head:      {DEFAULT_HEAD} -> {info.default_feature_dim} (default)")
     print(f"  partial stages:    {len(backbone.stages())}")
     for keyword, source in info.weights.items():
-        print(f"  weights={keyword!r}: ${WEIGHTS_DIR_ENV}/{source.filename}, else {source.remote}")
+        print(f"  weights={keyword!r}: ${WEIGHTS_DIR_ENV}/{source.local_name}, else {source.remote}")
     if not info.weights:
         print("  weights: none published (random init; train with mode='finetune')")
     return 0
