@@ -317,11 +317,13 @@ def _bench(args: argparse.Namespace) -> int:
     for r in results:
         for label in ("bare", "wrapper"):
             overhead = f"{r['overhead_pct']:+.1f}%" if label == "wrapper" else ""
+            timing = r[label]
             row = (
                 f"{r['params'] / 1e6:.3f}",
                 label,
-                f"{r[label]['ms_per_batch']:.2f}",
-                f"{r[label]['images_per_s']:.0f}",
+                f"{timing['ms_per_batch']:.2f}",
+                f"{timing['images_per_s']:.0f}",
+                f"{timing['best_ms_per_batch']:.2f}",
             )
             table.add_row(r["name"] if label == "bare" else "", *row, overhead)
     console = Console(width=140)
