@@ -107,3 +107,17 @@ def test_preprocessing_matches_official(outputs):
 
 def test_fixture_depth_generator_is_what_the_fixture_holds(outputs):
     np.testing.assert_array_equal(fixture_script.seeded_depth().numpy(), outputs["preprocess/depth"])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", ["defm-efficientnet-b0", "defm-vit-s14"])
+def test_cuda_matches_cpu(name):
+    encoder = create(name)
+    depth = np.random.default_rng(0).uniform(0.0, 30.0, size=(2, 1, 64, 80)).astype(np.float32)
+    with torch.inference_mode():
+        cpu = encoder.encode_depth(depth)
+        cuda = encoder.cuda().encode_depth(depth)  # numpy input lands on the encoder's device
+    torch.testing.assert_close(cuda.global_embedding.cpu(), cpu.global_embedding, atol=1e-3, rtol=1e-3)
+    for a, b in zip(cuda.dense, cpu.dense, strict=True):
+        torch.testing.assert_close(a.cpu(), b, atol=1e-3, rtol=1e-3)

@@ -95,11 +95,9 @@ class Encoder(nn.Module):
         return EncoderOutput(global_embedding, dense, self.head(global_embedding, dense))
 
     def encode_depth(self, depth_m: torch.Tensor | np.ndarray, depth_scale: float | None = None) -> EncoderOutput:
-        """preprocess + forward."""
-        device = next(self.parameters()).device
-        if isinstance(depth_m, torch.Tensor) and depth_m.device != device:
-            depth_m = depth_m.to(device)
-        return self(self.preprocess(depth_m, depth_scale))
+        """preprocess + forward, on the encoder's device whatever device (or numpy) the depth came from."""
+        depth = as_metric_depth(depth_m, depth_scale).to(next(self.parameters()).device)
+        return self(self.backbone.preprocess(depth))
 
     @property
     def global_dim(self) -> int:
