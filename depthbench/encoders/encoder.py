@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from depthbench.encoders.heads import DEFAULT_HEAD, build_head
+from depthbench.encoders.heads import DEFAULT_HEAD, build_head, check_head
 from depthbench.encoders.preprocess import as_metric_depth
 from depthbench.encoders.registry import EncoderInfo, get_encoder_info
-from depthbench.encoders.weights import load_weights
+from depthbench.encoders.weights import load_weights, resolve_weights
 from depthbench.errors import DepthbenchError
 
 MODES = ("frozen", "finetune", "partial")
@@ -135,19 +135,23 @@ def create(
         raise DepthbenchError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if trainable_blocks is not None and mode != "partial":
         raise DepthbenchError(f"trainable_blocks={trainable_blocks} only applies to mode='partial' (got {mode!r})")
+    head = DEFAULT_HEAD if head is None else head
+    feature_dim = info.default_feature_dim if feature_dim is None else int(feature_dim)
+    check_head(head, feature_dim)
+    resolved = None if weights is None else resolve_weights(info, weights)  # before building: fail fast
     backbone = info.builder()
     if mode == "partial":
         trainable_blocks = DEFAULT_TRAINABLE_BLOCKS if trainable_blocks is None else trainable_blocks
         num_stages = len(backbone.stages())
         if not 1 <= trainable_blocks <= num_stages:
             raise DepthbenchError(f"trainable_blocks must be in 1..{num_stages} for {name}, got {trainable_blocks}")
-    provenance = "random-init" if weights is None else load_weights(backbone, info, weights)
+    provenance = "random-init" if resolved is None else load_weights(backbone, info, resolved)
     return Encoder(
         info,
         backbone,
         mode=mode,
-        feature_dim=info.default_feature_dim if feature_dim is None else int(feature_dim),
-        head=DEFAULT_HEAD if head is None else head,
+        feature_dim=feature_dim,
+        head=head,
         trainable_blocks=trainable_blocks,
         lr_multiplier=DEFAULT_LR_MULTIPLIER[mode] if lr_multiplier is None else float(lr_multiplier),
         weights_provenance=provenance,

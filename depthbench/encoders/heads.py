@@ -62,11 +62,16 @@ class ConvHead(nn.Module):
         return self.proj(F.adaptive_avg_pool2d(self.compress(dense[0]), CONV_CELLS).flatten(1))
 
 
-def build_head(head: str, global_dim: int, dense_channels: int, feature_dim: int) -> nn.Module:
-    """The head named `head` (one of HEADS) producing `feature_dim` features."""
-    classes = {"global": GlobalHead, "global+grid": GlobalGridHead, "conv": ConvHead}
-    if head not in classes:
+def check_head(head: str, feature_dim: int) -> None:
+    """Reject an unknown head or a non-positive feature_dim (before any network is built)."""
+    if head not in HEADS:
         raise DepthbenchError(f"unknown feature head {head!r}; choose one of {', '.join(HEADS)}")
     if feature_dim <= 0:
         raise DepthbenchError(f"feature_dim must be a positive integer, got {feature_dim}")
+
+
+def build_head(head: str, global_dim: int, dense_channels: int, feature_dim: int) -> nn.Module:
+    """The head named `head` (one of HEADS) producing `feature_dim` features."""
+    check_head(head, feature_dim)
+    classes = {"global": GlobalHead, "global+grid": GlobalGridHead, "conv": ConvHead}
     return classes[head](global_dim, dense_channels, feature_dim)

@@ -1,6 +1,6 @@
 """Finding and loading pretrained weights: local file first, then the public source, never a silent fallback.
 
-Resolution for a keyword such as weights="defm": DEPTHBENCH_WEIGHTS_DIR/<filename> if it exists, else a download
+Resolution for a keyword such as weights="defm": DEPTHBENCH_WEIGHTS_DIR/<local file name> if it exists, else a download
 through huggingface_hub (`hf_hub_download`, which caches under ~/.cache/huggingface) or torch.hub (for plain URLs,
 cached under ~/.cache/torch/hub/checkpoints). A path given directly is used as is.
 """
@@ -99,9 +99,9 @@ def _list(keys: list[str], limit: int = 8) -> str:
     return f"{shown}, ... ({len(keys)} in all)" if len(keys) > limit else shown
 
 
-def load_weights(module: nn.Module, info: EncoderInfo, weights: str | os.PathLike) -> str:
-    """Load `weights` into `module` strictly and return the provenance string "<source> sha256:<first 12 hex>"."""
-    path, where, source = resolve_weights(info, weights)
+def load_weights(module: nn.Module, info: EncoderInfo, resolved: tuple[Path, str, WeightsSource | None]) -> str:
+    """Load resolved weights (from `resolve_weights`) into `module` strictly; return "<source> sha256:<12 hex>"."""
+    path, where, source = resolved
     try:
         checkpoint = _read_checkpoint(path)
     except Exception as exc:
