@@ -73,8 +73,12 @@ def test_uint16_needs_an_explicit_scale():
     millimetres = np.array([[[1000, 0], [2500, 65535]]], dtype=np.uint16)
     depth = as_metric_depth(millimetres, depth_scale=0.001)
     torch.testing.assert_close(depth, torch.tensor([[[[1.0, 0.0], [2.5, 65.535]]]]))
+    as_torch = torch.from_numpy(millimetres.astype(np.int32)).to(torch.uint16)
+    torch.testing.assert_close(as_metric_depth(as_torch, depth_scale=0.001), depth)
     with pytest.raises(DepthbenchError, match="integer dtype.*depth_scale"):
         as_metric_depth(millimetres)
+    with pytest.raises(DepthbenchError, match="integer dtype torch.uint16"):
+        as_metric_depth(as_torch)
 
 
 def test_float64_and_three_dim_input_become_float32_nchw():
