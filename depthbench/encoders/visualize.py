@@ -38,7 +38,10 @@ def save_depth_pca_figure(depth_m: np.ndarray, rgb: np.ndarray, path: str | os.P
     path.parent.mkdir(parents=True, exist_ok=True)
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 4))
     shown = np.ma.masked_where(depth_m <= 0, depth_m)
-    image = left.imshow(shown, cmap=matplotlib.colormaps["turbo"].with_extremes(bad="black"))
+    valid = depth_m[depth_m > 0]
+    vmax = float(np.percentile(valid, 98)) if valid.size else 1.0  # a few far pixels must not flatten the room
+    cmap = matplotlib.colormaps["turbo"].with_extremes(bad="black")
+    image = left.imshow(shown, cmap=cmap, vmin=0.0, vmax=vmax)
     figure.colorbar(image, ax=left, fraction=0.046, pad=0.04, label="depth [m]")
     left.set_title("depth (black: no return)")
     right.imshow(rgb, interpolation="nearest", extent=(0, depth_m.shape[1], depth_m.shape[0], 0))
