@@ -127,6 +127,8 @@ def test_demo_loads_weights_from_weights_dir(tmp_path, capsys, monkeypatch):
 def test_bench_bad_arguments(capsys):
     assert main(["encoders", "bench", "scratch-cnn", "--size", "8"]) == 2
     assert "--size must be >= 32" in _error_line(capsys)
+    assert main(["encoders", "bench", "scratch-cnn", "--device", "gpu0"]) == 2
+    assert "--device 'gpu0' is not a torch device" in _error_line(capsys)
 
 
 def test_time_encoder_reports_consistent_rates():

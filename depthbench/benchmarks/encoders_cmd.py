@@ -56,6 +56,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--iters", type=int, default=20, help="batches per path per round (default 20)")
     bench.add_argument("--seed", type=int, default=0)
     bench.add_argument("--threads", type=int, default=0, help="torch intra-op threads (default 0: torch's default)")
+    bench.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     bench.set_defaults(func=_bench)
 
@@ -244,7 +245,7 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def time_encoder(name: str, size: int, batch: int, repeats: int, iters: int, seed: int) -> dict:
+def time_encoder(name: str, size: int, batch: int, repeats: int, iters: int, seed: int, device: str = "cpu") -> dict:
     """Median ms/batch of the bare backbone on pre-normalized input and of encode_depth on metric depth.
 
     Both run frozen under torch.inference_mode with random weights (speed does not depend on the values). Single
@@ -256,10 +257,13 @@ def time_encoder(name: str, size: int, batch: int, repeats: int, iters: int, see
 
     from depthbench.encoders import create
 
-    encoder = create(name, weights=None)
+    encoder = create(name, weights=None).to(device)
     generator = torch.Generator().manual_seed(seed)
     depth = 0.3 + 9.7 * torch.rand(batch, 1, size, size, generator=generator)
     depth[torch.rand(depth.shape, generator=generator) < 0.05] = 0.0
+    depth = depth.to(device)
+    # CUDA launches are asynchronous: wait for the device before reading the clock.
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
     samples: dict[str, list[float]] = {"bare": [], "wrapper": []}
     with torch.inference_mode():
         x = encoder.preprocess(depth)
@@ -269,8 +273,10 @@ def time_encoder(name: str, size: int, batch: int, repeats: int, iters: int, see
                 run()
         for step in range(repeats * iters):
             for label in ("bare", "wrapper") if step % 2 == 0 else ("wrapper", "bare"):
+                sync()
                 start = time.perf_counter()
                 paths[label]()
+                sync()
                 samples[label].append((time.perf_counter() - start) * 1e3)
     result = {"name": name, "params": sum(p.numel() for p in encoder.backbone.parameters()), "size": size}
     result["batch"] = batch
@@ -295,15 +301,24 @@ def _bench(args: argparse.Namespace) -> int:
         raise DepthbenchError("--size must be >= 32, --batch, --repeats, --iters >= 1 and --threads >= 0")
     if args.threads:
         torch.set_num_threads(args.threads)
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as exc:
+        raise DepthbenchError(f"--device {args.device!r} is not a torch device ({exc})") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DepthbenchError("--device cuda requested but torch sees no CUDA device; use --device cpu")
     results = [
-        time_encoder(name, args.size, args.batch, args.repeats, args.iters, args.seed)
+        time_encoder(name, args.size, args.batch, args.repeats, args.iters, args.seed, args.device)
         for name in tqdm(args.names, desc="encoders", disable=args.json)
     ]
     machine = f"{os.cpu_count()} CPU threads visible, torch {torch.__version__}, {torch.get_num_threads()} intra-op"
+    if device.type == "cuda":
+        machine += f", {torch.cuda.get_device_name(device)}"
     if args.json:
         print(json.dumps({"machine": machine, "results": results}, indent=2))
         return 0
-    table = Table(title=f"encoder throughput, {args.size}x{args.size}, batch {args.batch}, frozen, random weights")
+    title = f"encoder throughput on {args.device}, {args.size}x{args.size}, batch {args.batch}, frozen, random weights"
+    table = Table(title=title)
     for column in (
         "encoder",
         "params (M)",
