@@ -105,8 +105,8 @@ def _convert(model: str, key: str, raw: str, kind: Any) -> Any:
             return int(number)
         return float(raw)
     except ValueError:
-        name = getattr(kind, "__name__", str(kind))
-        raise DepthbenchError(f"{model}({key}={raw}): expected a {name}") from None
+        expected = {int: "an integer", float: "a number"}[kind]
+        raise DepthbenchError(f"{model}({key}={raw}): expected {expected}") from None
 
 
 def _build_term(term: str, spec: str) -> NoiseModel:

@@ -40,7 +40,7 @@ class Stereo(NoiseModel):
     subpixel_std_px: float = 0.08
     window_px: float = 7.0
     max_disparity_px: float = 126.0
-    max_incidence_deg: float = 80.0
+    max_incidence_deg: float = 85.0
     textureless_p: float = 0.0
     occlusion: int = 1
 
