@@ -104,18 +104,21 @@ class World:
         directions[:, :, 0] = c * bx - s * by
         directions[:, :, 1] = s * bx + c * by
         directions[:, :, 2] = bz
-        dists.fill(self.camera.max_depth_m)  # Embree writes each hit's t (= planar depth) into this buffer
+        dists.fill(self.camera.max_depth_m)  # the range limit; Embree overwrites it in place
         flat_o, flat_d = origins.reshape(-1, 3), directions.reshape(-1, 3)
+
+        def cast(part: slice) -> tuple[np.ndarray, np.ndarray]:
+            hit = self._embree.run(flat_o[part], flat_d[part], dists=dists[part], output=1)
+            return hit["primID"], hit["tfar"]
+
         if self._pool is None:
-            prim = self._embree.run(flat_o, flat_d, dists=dists)
+            prim, depth = cast(slice(None))
         else:
             bounds = np.linspace(0, len(dists), self.threads + 1).astype(int)
-            chunks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-            prim = np.concatenate(
-                list(self._pool.map(lambda c: self._embree.run(flat_o[c], flat_d[c], dists=dists[c]), chunks))
-            )
-        valid = (prim >= 0) & (dists >= self.camera.min_depth_m)
-        return np.where(valid, dists, np.float32(0.0)).reshape(n, self.camera.height, self.camera.width)
+            parts = list(self._pool.map(cast, [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]))
+            prim, depth = np.concatenate([p for p, _ in parts]), np.concatenate([d for _, d in parts])
+        valid = (prim >= 0) & (depth >= self.camera.min_depth_m)
+        return np.where(valid, depth, np.float32(0.0)).reshape(n, self.camera.height, self.camera.width)
 
 
 def render_naive(
