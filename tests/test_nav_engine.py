@@ -111,19 +111,19 @@ def open_room(width=6.0, depth=4.0, extra=()):
 def test_navgrid_erodes_by_agent_radius_and_respects_height():
     table = [box([2.0, 1.5, 0.7], [3.0, 2.5, 0.75])]  # a tabletop (overhang) with no legs
     scene = open_room(extra=table)
-    grid = NavGrid(scene, AgentShape(radius_m=0.2, height_m=1.5))
+    grid = NavGrid.from_scene(scene, AgentShape(radius_m=0.2, height_m=1.5))
     assert grid.is_navigable(np.array([1.0, 1.0]))
     assert not grid.is_navigable(np.array([0.1, 1.0]))  # within the radius of the wall
     assert grid.is_navigable(np.array([0.3, 1.0]))
     assert not grid.is_navigable(np.array([2.5, 2.0]))  # under the table for a 1.5 m tall agent
-    short = NavGrid(scene, AgentShape(radius_m=0.2, height_m=0.5))
+    short = NavGrid.from_scene(scene, AgentShape(radius_m=0.2, height_m=0.5))
     assert short.is_navigable(np.array([2.5, 2.0]))  # a 0.5 m robot fits under it
     assert grid.num_islands == 1
 
 
 def test_geodesic_matches_euclid_in_the_open_and_detours_around_walls():
     divider = [box([2.95, 0.0, 0.0], [3.05, 3.0, 2.5])]  # wall from y=0 to y=3 in a 6x4 room: gap at the top
-    grid = NavGrid(open_room(extra=divider), AgentShape(radius_m=0.1, height_m=1.5))
+    grid = NavGrid.from_scene(open_room(extra=divider), AgentShape(radius_m=0.1, height_m=1.5))
     field = grid.geodesic_field(np.array([1.0, 1.0]))
     iy, ix = grid.cell_of(np.array([2.0, 2.2]))
     assert field[iy, ix] == pytest.approx(math.hypot(1.0, 1.2), rel=0.02)  # straight line, second-order FMM
@@ -138,7 +138,7 @@ def test_geodesic_matches_euclid_in_the_open_and_detours_around_walls():
 
 def test_generator_follows_habitat_rules_and_is_seeded():
     scene = indoor_scene("small", 11)
-    grid = NavGrid(scene, AgentShape(0.1, 1.5))
+    grid = NavGrid.from_scene(scene, AgentShape(0.1, 1.5))
 
     def make(seed):
         rng = np.random.default_rng(seed)

@@ -115,7 +115,7 @@ def build_dataset(cfg: dict[str, Any], agent: dict[str, Any]) -> tuple[list[Scen
             if scene_id not in meshes:
                 meshes[scene_id] = resolve_scene(scene_id, scene_dir=cfg["scenes"]["scene_dir"]).mesh
             scenes.append(Scene(scene_id, meshes[scene_id], floor))
-            grids.append(NavGrid(scenes[-1], shape))
+            grids.append(NavGrid.from_scene(scenes[-1], shape))
             for i in members:
                 episodes[i].scene_index = k  # type: ignore[attr-defined]
                 _snap_onto_grid(episodes[i], grids[-1], data["goal_snap_m"])
@@ -138,7 +138,7 @@ def build_dataset(cfg: dict[str, Any], agent: dict[str, Any]) -> tuple[list[Scen
     for k in range(cfg["scenes"]["num_scenes"]):
         seed = SPLIT_SEED_BASE[split] + k
         scene = indoor_scene(sizes[k % len(sizes)], seed)
-        grid = NavGrid(scene, shape)
+        grid = NavGrid.from_scene(scene, shape)
         rng = np.random.default_rng([seed, 7])  # episodes depend only on the scene and the rules
         made = generate_episodes(
             grid,
