@@ -21,7 +21,7 @@ def test_every_spec_round_trips(info):
 
 def test_pipeline_spec_is_canonical_and_applies_in_order():
     model = build_noise(" speckle( p = 0.02 ) + dropout(p=0.05) ")
-    assert model.spec == "speckle(p=0.02,std=0.05,size_px=1)+dropout(p=0.05)"
+    assert model.spec == "speckle(p=0.02,std=0.05,size_px=2)+dropout(p=0.05)"
     assert [m.name for m in model.models] == ["speckle", "dropout"]
     assert build_noise(model.spec).spec == model.spec
     # order matters: range then quantize keeps 0.3 m; quantize(step 1 m) then range drops it (rounded to 0)

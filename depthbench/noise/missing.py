@@ -72,8 +72,12 @@ class Edge(NoiseModel):
         self._require(0 <= self.p_invalid <= 1, "p_invalid must be in [0, 1]")
 
     def apply(self, depth_m: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        edges, across = discontinuity(depth_m, self.jump)
+        edges, near, far = discontinuity(depth_m, self.jump)
+        across = torch.where(depth_m - near > far - depth_m, near, far)  # the other surface
         u = rand(depth_m, generator)
-        flying = depth_m + rand(depth_m, generator) * (across - depth_m)
-        out = torch.where(u < self.p_invalid, torch.zeros((), dtype=depth_m.dtype), flying)
+        # Given u >= p_invalid, (u - p_invalid) / (1 - p_invalid) is again uniform: one draw serves both choices.
+        fraction = (u - self.p_invalid) / max(1 - self.p_invalid, 1e-12)
+        out = torch.where(
+            u < self.p_invalid, torch.zeros((), dtype=depth_m.dtype), depth_m + fraction * (across - depth_m)
+        )
         return torch.where(edges, out, depth_m)
