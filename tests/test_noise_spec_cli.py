@@ -39,8 +39,7 @@ def test_profiles_keep_their_name_and_compose():
     assert isinstance(combined, Pipeline) and combined.expanded_spec.startswith("kinect(")
     clean = torch.full((2, 1, 8, 8), 2.0)
     assert torch.equal(build_noise("clean")(clean, torch.Generator()), clean)
-    assert DEFAULT_TRAIN_AUGMENTATION.split("+")[0].startswith("axial(")
-    assert build_noise(DEFAULT_TRAIN_AUGMENTATION).spec.count("+") == DEFAULT_TRAIN_AUGMENTATION.count("+")
+    assert build_noise(DEFAULT_TRAIN_AUGMENTATION).spec == DEFAULT_TRAIN_AUGMENTATION  # written canonically
 
 
 def test_quoted_values_and_int_params():

@@ -87,7 +87,9 @@ class NoiseModel:
         return out.to(depth_m.dtype)
 
     def apply(self, depth_m: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """The model itself, on sanitized depth (finite, >= 0, 0 = invalid); may return NaN/Inf/negatives as 0."""
+        """The model itself. Input: finite depth, valid where > 0. Output: finite, valid where > 0 (a negative value
+        is invalid to every model and becomes 0 at the end); never NaN/Inf, so pipelines need no cleaning between
+        stages."""
         raise NotImplementedError
 
     def reset(self, env_ids: Sequence[int] | torch.Tensor | None = None) -> None:
@@ -115,7 +117,7 @@ class Pipeline(NoiseModel):
 
     def apply(self, depth_m: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         for model in self.models:
-            depth_m = sanitize(model.apply(depth_m, generator))
+            depth_m = model.apply(depth_m, generator)
         return depth_m
 
     def reset(self, env_ids: Sequence[int] | torch.Tensor | None = None) -> None:
@@ -183,11 +185,12 @@ def neighbor_stack(x: torch.Tensor) -> torch.Tensor:
     )
 
 
-def _max3x3(x: torch.Tensor, pad_value: float) -> torch.Tensor:
-    """3x3 sliding maximum as two separable passes of torch.maximum (CPU max_pool2d is ~10x slower here)."""
+def _extreme3x3(x: torch.Tensor, pad_value: float, op: Any) -> torch.Tensor:
+    """3x3 sliding max or min (`op` = torch.maximum / torch.minimum) as two separable passes; CPU max_pool2d is
+    ~10x slower for one-channel images."""
     padded = F.pad(x, (1, 1, 1, 1), value=pad_value)
-    rows = torch.maximum(torch.maximum(padded[..., :-2], padded[..., 1:-1]), padded[..., 2:])
-    return torch.maximum(torch.maximum(rows[..., :-2, :], rows[..., 1:-1, :]), rows[..., 2:, :])
+    rows = op(op(padded[..., :-2], padded[..., 1:-1]), padded[..., 2:])
+    return op(op(rows[..., :-2, :], rows[..., 1:-1, :]), rows[..., 2:, :])
 
 
 def discontinuity(depth_m: torch.Tensor, jump: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -196,9 +199,10 @@ def discontinuity(depth_m: torch.Tensor, jump: float) -> tuple[torch.Tensor, tor
     Returns (edge mask, neighbourhood min valid depth, neighbourhood max depth).
     """
     valid = depth_m > 0
-    local_max = _max3x3(depth_m, 0.0)
-    local_min = -_max3x3(torch.where(valid, -depth_m, torch.full((), -math.inf, dtype=depth_m.dtype)), -math.inf)
-    edges = valid & (local_max - local_min > jump * local_min)
+    local_max = _extreme3x3(depth_m, 0.0, torch.maximum)
+    inf = torch.full((), math.inf, dtype=depth_m.dtype)
+    local_min = _extreme3x3(torch.where(valid, depth_m, inf), math.inf, torch.minimum)
+    edges = valid & (local_max > (1 + jump) * local_min)
     return edges, local_min, local_max
 
 

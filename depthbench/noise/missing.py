@@ -73,11 +73,11 @@ class Edge(NoiseModel):
 
     def apply(self, depth_m: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         edges, near, far = discontinuity(depth_m, self.jump)
-        across = torch.where(depth_m - near > far - depth_m, near, far)  # the other surface
+        across = torch.where(near + far < 2 * depth_m, near, far)  # the other surface: the extreme farther away
         u = rand(depth_m, generator)
         # Given u >= p_invalid, (u - p_invalid) / (1 - p_invalid) is again uniform: one draw serves both choices.
-        fraction = (u - self.p_invalid) / max(1 - self.p_invalid, 1e-12)
+        fraction = (u - self.p_invalid).mul_(1 / max(1 - self.p_invalid, 1e-12))
         out = torch.where(
-            u < self.p_invalid, torch.zeros((), dtype=depth_m.dtype), depth_m + fraction * (across - depth_m)
+            u < self.p_invalid, torch.zeros((), dtype=depth_m.dtype), torch.lerp(depth_m, across, fraction)
         )
         return torch.where(edges, out, depth_m)
