@@ -158,6 +158,13 @@ def test_edge_noise_only_touches_discontinuities():
     assert flying.std() > 0.3  # spread between the two surfaces
 
 
+def test_slanted_planes_are_not_edges():
+    # a floor seen from 0.6 m height, 90 deg HFOV: depth 0.6 * f / row, steep in image space near the horizon
+    rows = torch.arange(1, 33, dtype=torch.float32).view(1, 1, -1, 1)
+    floor = (0.6 * 32 / rows).expand(1, 1, 32, 32).contiguous()
+    assert torch.equal(build_noise("edge(jump=0.02,p_invalid=1)")(floor, gen()), floor)
+
+
 def test_range_invalidates_outside_and_keeps_inside():
     clean = planes([0.2, 0.5, 3.0, 9.0])
     out = build_noise("range(min_m=0.3,max_m=5)")(clean, gen())

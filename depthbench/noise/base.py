@@ -185,7 +185,7 @@ def neighbor_stack(x: torch.Tensor) -> torch.Tensor:
     )
 
 
-def _extreme3x3(x: torch.Tensor, pad_value: float, op: Any) -> torch.Tensor:
+def extreme3x3(x: torch.Tensor, pad_value: float, op: Any) -> torch.Tensor:
     """3x3 sliding max or min (`op` = torch.maximum / torch.minimum) as two separable passes; CPU max_pool2d is
     ~10x slower for one-channel images."""
     padded = F.pad(x, (1, 1, 1, 1), value=pad_value)
@@ -193,17 +193,24 @@ def _extreme3x3(x: torch.Tensor, pad_value: float, op: Any) -> torch.Tensor:
     return op(op(rows[..., :-2, :], rows[..., 1:-1, :]), rows[..., 2:, :])
 
 
-def discontinuity(depth_m: torch.Tensor, jump: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Pixels at a depth edge: valid depths in the 3x3 neighbourhood spread by more than `jump` x the nearest one.
+def discontinuity(depth_m: torch.Tensor, jump: float) -> torch.Tensor:
+    """Pixels at a depth edge: along x or y, the second difference of inverse depth exceeds `jump` x its own value.
 
-    Returns (edge mask, neighbourhood min valid depth, neighbourhood max depth).
+    Inverse depth is affine in pixel coordinates on any plane, so slanted floors and walls never count as edges (a
+    plain relative-jump test flags every grazing floor); at a step from z1 to z2 the test reads |z1 / z2 - 1| > jump
+    and marks the pixels on both sides.
     """
     valid = depth_m > 0
-    local_max = _extreme3x3(depth_m, 0.0, torch.maximum)
-    inf = torch.full((), math.inf, dtype=depth_m.dtype)
-    local_min = _extreme3x3(torch.where(valid, depth_m, inf), math.inf, torch.minimum)
-    edges = valid & (local_max > (1 + jump) * local_min)
-    return edges, local_min, local_max
+    inverse = torch.where(valid, 1 / depth_m.clamp_min(1e-6), torch.zeros((), dtype=depth_m.dtype))
+    edges = torch.zeros_like(valid)
+    for dim in (-1, -2):
+        n = depth_m.shape[dim]
+        if n < 3:
+            continue
+        before, centre, after = (inverse.narrow(dim, i, n - 2) for i in range(3))
+        tested = valid.narrow(dim, 0, n - 2) & valid.narrow(dim, 1, n - 2) & valid.narrow(dim, 2, n - 2)
+        edges.narrow(dim, 1, n - 2).logical_or_(tested & ((before + after - 2 * centre).abs() > jump * centre))
+    return edges
 
 
 def focal_px(width_px: float, hfov_deg: float) -> float:

@@ -80,7 +80,7 @@ class Kinect(NoiseModel):
         noisy = disparity + self.disparity_std_px * randn(depth_m, generator)
         quantized = torch.round(noisy * self.subpixel) / self.subpixel
         out = torch.where(valid & (quantized > 0), fb / quantized.clamp_min(1e-6), torch.zeros((), dtype=depth_m.dtype))
-        holes = discontinuity(shifted, self.edge_jump)[0]
+        holes = discontinuity(shifted, self.edge_jump)
         if self.shadows:
             holes |= occluded_in_second_view(disparity * image_px_per_native_px, valid)
         return torch.where(holes, torch.zeros((), dtype=depth_m.dtype), out)
