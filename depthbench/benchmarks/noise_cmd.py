@@ -133,6 +133,8 @@ def _noise_preview(args: argparse.Namespace) -> int:
     from depthbench.noise import build_noise
     from depthbench.noise.scene import synthetic_depth
 
+    if args.rows < 1 or args.size < 2 or args.png_scale <= 0:
+        raise DepthbenchError("need --rows >= 1, --size >= 2 and --png-scale > 0")
     model = build_noise(args.spec)
     if args.input is None:
         clean = synthetic_depth(args.rows, args.size, args.size, seed=args.seed)
