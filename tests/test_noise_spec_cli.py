@@ -56,6 +56,7 @@ def test_quoted_values_and_int_params():
         ("dropout(p=1.5)", r"p must be in \[0, 1\]"),
         ("dropout(p=nan)", r"p must be finite"),
         ("kinect(subpixel=2.5)", r"expected an integer"),
+        ("kinect(subpixel=inf)", r"expected an integer"),
         ("kinect-v1(p=1)", r"profile 'kinect-v1' takes no parameters"),
         ("dropout(p=0.1,p=0.2)", r"given twice"),
         ("dropout(p)", r"write key=value"),

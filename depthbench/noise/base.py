@@ -177,7 +177,7 @@ def blob_mask(like: torch.Tensor, generator: torch.Generator, fraction: float, s
 
 
 def neighbor_stack(x: torch.Tensor) -> torch.Tensor:
-    """The 4-neighbours of every pixel, shape (4, N, C, H, W); borders repeat the edge pixel (no false edges)."""
+    """The 4-neighbours (up, down, left, right) of every pixel, shape (4, N, C, H, W); borders repeat the edge pixel."""
     padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
     h, w = x.shape[-2:]
     return torch.stack(
