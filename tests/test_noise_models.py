@@ -82,6 +82,26 @@ def test_stereo_min_z_occlusion_band_and_shadow_where_geometry_puts_them():
     assert (out[:, band : 32 - shadow] == 3.0).all() and (out[:, 32:] == 1.0).all()
 
 
+def test_stereo_drops_grazing_floor_and_textureless_planes():
+    # floor 0.6 m below a 90 deg camera: z = f h / (v - cy), incidence tan(theta) = z / h
+    size, height_m = 64, 0.6
+    v = torch.arange(size, dtype=torch.float32) + 0.5 - size / 2
+    floor = torch.where(v > 0, (size / 2) * height_m / v.clamp_min(1e-3), torch.tensor(0.0))
+    floor = floor.view(1, 1, -1, 1).expand(1, 1, size, size).contiguous()
+    model = build_noise("stereo(hfov_deg=90,subpixel_std_px=0,occlusion=0,max_incidence_deg=80)")
+    out = model(floor, gen())
+    tan_incidence = floor / height_m
+    limit = math.tan(math.radians(80))
+    assert (out[(tan_incidence > 1.2 * limit)] == 0).all()
+    assert (out[(tan_incidence > 0) & (tan_incidence < 0.8 * limit)] > 0).all()
+    # untextured planes: fraction textureless_p of them missing; a rough (nowhere planar) surface keeps its pixels
+    planes_out = build_noise("stereo(subpixel_std_px=0,occlusion=0,textureless_p=0.3)")(planes([2.0] * 16), gen())
+    assert (planes_out == 0).float().mean().item() == pytest.approx(0.3, rel=0.2)
+    rough = 1.0 + 0.05 * torch.rand(16, 1, 64, 64, generator=gen(5))
+    rough_out = build_noise("stereo(subpixel_std_px=0,occlusion=0,textureless_p=0.9)")(rough, gen())
+    assert (rough_out == 0).float().mean().item() < 0.05
+
+
 def test_kinect_depth_lies_on_the_eighth_pixel_disparity_grid():
     model = build_noise("kinect(shadows=0)")
     fb = focal_px(640, 57.0) * 0.075
