@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -66,17 +67,7 @@ def _noise_list(args: argparse.Namespace) -> int:
 
     infos = list_noise_models()
     if args.json:
-        rows = [
-            {
-                "name": i.name,
-                "kind": i.kind,
-                "summary": i.summary,
-                "source": i.source,
-                "params": i.params,
-                "spec": i.spec,
-            }
-            for i in infos
-        ]
+        rows = [dataclasses.asdict(i) for i in infos]
         print(json.dumps(rows, indent=2))
         return 0
     table = Table(title="depthbench noise models and sensor profiles", show_lines=True)
@@ -220,7 +211,12 @@ def _noise_bench(args: argparse.Namespace) -> int:
     labels = args.specs or [i.name for i in list_noise_models()] + ["train"]
     specs = [(label, DEFAULT_TRAIN_AUGMENTATION if label == "train" else label) for label in labels]
     models = [(label, build_noise(spec)) for label, spec in specs]  # parse all before timing anything
-    depth = synthetic_depth(args.batch, args.size, args.size).to(args.device)
+    try:
+        device = torch.device(args.device)
+        torch.empty(1, device=device)
+    except (RuntimeError, AssertionError) as exc:
+        raise DepthbenchError(f"cannot use device '{args.device}' ({exc}); use --device cpu") from None
+    depth = synthetic_depth(args.batch, args.size, args.size).to(device)
     generator = torch.Generator(device=depth.device).manual_seed(0)
     rows = []
     for label, model in tqdm(models, desc="noise bench", disable=args.json):
