@@ -204,6 +204,15 @@ def test_redwood_loads_a_distortion_table(tmp_path):
     np.save(path, np.full(32000, 1.25, dtype=np.float32))
     out = build_noise(f"redwood(multiplier=0,table={path})")(planes([2.5], size=32), gen())
     assert out.mean().item() == pytest.approx(2.5 / 1.25, rel=0.01)  # undistorted depth z / f
+    # orientation and depth bins: columns >= 40 of 80 (right image half) use bins (1, 2, 1, 1, 1) at 1, 3, 5, 7, 9 m
+    table = np.ones((80, 80, 5), dtype=np.float32)
+    table[:, 40:, 1] = 2.0
+    np.save(path, table)
+    clean = planes([1.0, 2.0, 3.0], size=32)
+    out = build_noise(f"redwood(multiplier=0,table={path})")(clean, gen())
+    expected_right = torch.tensor([1.0, 2.0 / 1.5, 3.0 / 2.0]).view(-1, 1, 1)
+    assert torch.allclose(out[:, 0, :, :16], clean[:, 0, :, :16], rtol=0.01)
+    assert torch.allclose(out[:, 0, :, 16:], expected_right.expand(-1, 32, 16), rtol=0.01)
     np.save(tmp_path / "bad.npy", np.ones(10))
     with pytest.raises(DepthbenchError, match="expected 32000"):
         build_noise(f"redwood(table={tmp_path / 'bad.npy'})")

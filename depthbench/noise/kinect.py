@@ -29,9 +29,9 @@ def jitter_resample(depth_m: torch.Tensor, offsets_px: torch.Tensor) -> torch.Te
     y = ((ys + offsets_px[1]).clamp(0, h - 1) * 2 / max(h - 1, 1) - 1).reshape(n * c, h, w)
     grid = torch.stack([x, y], dim=-1)
     flat = depth_m.reshape(n * c, 1, h, w)
-    bilinear = F.grid_sample(flat, grid, mode="bilinear", align_corners=True)
-    coverage = F.grid_sample((flat > 0).to(flat.dtype), grid, mode="bilinear", align_corners=True)
-    nearest = F.grid_sample(flat, grid, mode="nearest", align_corners=True)
+    with_coverage = torch.cat([flat, (flat > 0).to(flat.dtype)], dim=1)  # one bilinear pass for depth and validity
+    bilinear, coverage = F.grid_sample(with_coverage, grid, mode="bilinear", align_corners=True).unbind(1)
+    nearest = F.grid_sample(flat, grid, mode="nearest", align_corners=True).squeeze(1)
     return torch.where(coverage > 1 - 1e-4, bilinear, nearest).view(n, c, h, w)
 
 
