@@ -41,6 +41,9 @@ class Kinect(NoiseModel):
     """Structured-light (PrimeSense / Kinect v1) model. Disparity d = f b / z is in pixels of the sensor's native
     image (`native_width_px`, focal from `hfov_deg`); jitter and shadows are rescaled to the rendered width.
 
+    The projector sits on the camera's +x side (Kinect v1: projector and IR camera at the two ends of the bar), so IR
+    shadows fall to the left of foreground objects; mirror the image for the opposite layout.
+
     Parameters: baseline_m (IR projector-camera baseline), hfov_deg, native_width_px, shift_std_px (lateral jitter,
     native px), disparity_std_px (disparity noise, native px), subpixel (disparity steps per pixel), edge_jump
     (relative depth jump that breaks pattern matching), shadows (1 = invalidate the projector's shadow).
