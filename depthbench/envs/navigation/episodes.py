@@ -161,11 +161,13 @@ def generate_episodes(
         for _ in range(rules.number_retries_per_target):
             source = grid.cell_centres(rng.choice(cells)) + (rng.random(2) - 0.5) * grid.cell * 0.5
             # (Habitat also rejects starts on another floor: |dy| > 0.5 m; one floor per grid here.)
+            euclid = float(np.linalg.norm(source - target))
+            if grid.island_of(source) != grid.island_of(target) or euclid > rules.furthest_dist_limit_m:
+                continue  # geodesic would be inf or > euclid > limit: same verdict, without fast marching
             if field is None:
                 field = grid.geodesic_field(target)
             iy, ix = grid.cell_of(source)
-            geodesic = float(field[iy, ix]) if grid.is_navigable(source) else math.inf
-            euclid = float(np.linalg.norm(source - target))
+            geodesic = float(field[iy, ix])
             if not (rules.closest_dist_limit_m <= geodesic <= rules.furthest_dist_limit_m):
                 continue
             ratio = geodesic / max(euclid, 1e-9)
