@@ -13,6 +13,7 @@ from depthbench.errors import DepthbenchError
 COMMAND_MODULES: tuple[str, ...] = (
     "depthbench.benchmarks.tasks_cmd",
     "depthbench.benchmarks.noise_cmd",
+    "depthbench.benchmarks.nav_cmd",
 )
 
 
