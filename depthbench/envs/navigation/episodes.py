@@ -98,7 +98,10 @@ def read_dataset(path: str | Path) -> list[Episode]:
     if not isinstance(data, dict) or not isinstance(data.get("episodes"), list):
         raise DepthbenchError(f"episode file {path} must hold a JSON object with an 'episodes' list (PointNav-v1)")
     if not data["episodes"]:
-        raise DepthbenchError(f"episode file {path} has no episodes")
+        content = sorted((path.parent / "content").glob("*.json*"))
+        if content:  # habitat-lab PointNav-v1: an empty top-level file means one content file per scene
+            return [episode for part in content for episode in read_dataset(part)]
+        raise DepthbenchError(f"episode file {path} has no episodes (and no content/ folder beside it)")
     return [Episode.from_habitat(raw, f"#{i} in {path}") for i, raw in enumerate(data["episodes"])]
 
 
