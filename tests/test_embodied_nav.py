@@ -96,3 +96,19 @@ def test_bad_embodied_config_is_a_clear_error():
         make_task("embodied-nav", num_envs=1, overrides={"families": ["moon"]})
     with pytest.raises(DepthbenchError, match="embodiment.radius_m"):
         make_task("embodied-nav", num_envs=1, overrides={"embodiment": {"radius_m": [0.5, 0.1]}})
+
+
+def test_family_report_averages_ood_families_only():
+    from depthbench.envs.navigation.embodied import family_report
+
+    def ep(family, success, collision=0.0, timeout=0.0):
+        return {"family": family, "success": success, "collision_failure": collision, "timeout": timeout}
+
+    report = family_report(
+        [ep("mixed", 1.0), ep("forest", 1.0), ep("forest", 0.0, collision=1.0), ep("warehouse", 0.0, timeout=1.0)]
+    )
+    assert report["success_rate"] == {"forest": 0.5, "mixed": 1.0, "warehouse": 0.0}
+    assert report["ood_mean_success_rate"] == pytest.approx(0.25)  # (0.5 + 0.0) / 2, training family excluded
+    assert report["collision_failure_rate"] == 0.25 and report["timeout_rate"] == 0.25
+    with pytest.raises(DepthbenchError, match="no finished"):
+        family_report([])

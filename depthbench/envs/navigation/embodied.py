@@ -287,6 +287,25 @@ class EmbodiedNavEnv(VecEnv):
         return self._obs, torch.from_numpy(reward.astype(np.float32)), torch.from_numpy(done), extras
 
 
+def family_report(finished_episodes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The issue's evaluation summary: success rate per family, the mean over OOD families present, and overall
+    collision-failure and timeout rates."""
+    if not finished_episodes:
+        raise DepthbenchError("no finished embodied-nav episodes to summarize; run the evaluation longer")
+    by_family: dict[str, list[float]] = {}
+    for episode in finished_episodes:
+        by_family.setdefault(episode["family"], []).append(episode["success"])
+    success = {family: float(np.mean(v)) for family, v in sorted(by_family.items())}
+    ood = [success[f] for f in EMBODIED_OOD_FAMILIES if f in success]
+    return {
+        "success_rate": success,
+        "episodes": {family: len(v) for family, v in sorted(by_family.items())},
+        "ood_mean_success_rate": float(np.mean(ood)) if ood else None,
+        "collision_failure_rate": float(np.mean([e["collision_failure"] for e in finished_episodes])),
+        "timeout_rate": float(np.mean([e["timeout"] for e in finished_episodes])),
+    }
+
+
 @register_task(
     "embodied-nav",
     summary="Embodiment-aware long-range point-goal navigation (continuous vx, wz; footprint/height/speed per "
