@@ -112,3 +112,21 @@ def test_family_report_averages_ood_families_only():
     assert report["collision_failure_rate"] == 0.25 and report["timeout_rate"] == 0.25
     with pytest.raises(DepthbenchError, match="no finished"):
         family_report([])
+
+
+def test_generated_episodes_are_feasible_for_their_robot():
+    """A privileged geodesic follower reaches the goal without touching anything: starts, goals and the 10-40 m
+    geodesics are computed for each episode's own footprint and height."""
+    env = make_task("embodied-nav", num_envs=4, seed=0, overrides=TINY | {"split": "val", "episodes_per_scene": 4})
+    obs, done = env.get_observations(), []
+    for _ in range(600):
+        p = obs["privileged"].numpy()
+        heading_error = np.arctan2(p[:, 2], p[:, 1])
+        action = np.column_stack([np.abs(heading_error) < 0.4, np.clip(3 * heading_error, -1, 1)])
+        obs, _, _, extras = env.step(torch.tensor(action, dtype=torch.float32))
+        done += extras["finished_episodes"]
+        if len(done) >= 4:
+            break
+    assert len(done) >= 4
+    assert all(f["success"] == 1.0 and f["collision_failure"] == 0.0 for f in done)
+    assert all(f["path_length"] >= 10.0 - env.cfg["success_distance_m"] - 1e-6 for f in done)

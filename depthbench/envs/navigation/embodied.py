@@ -84,7 +84,9 @@ class EmbodiedNavEnv(VecEnv):
     (rad), embodiment (radius m, height m, max speed m/s, max yaw rate rad/s), previous action (vx, wz in [-1, 1]);
     'privileged' (N, 3 + P*P): geodesic distance, descent direction, the robot's own occupancy patch."""
 
-    def __init__(self, cfg: dict[str, Any], num_envs: int, seed: int = 0, device: str = "cpu") -> None:
+    def __init__(
+        self, cfg: dict[str, Any], num_envs: int, seed: int = 0, device: str = "cpu", renderer: str = "batched"
+    ) -> None:
         self.cfg, self.num_envs, self.num_actions, self.device = cfg, num_envs, 2, device
         self.max_episode_length = int(cfg["max_episode_steps"])
         families = cfg["families"] or (list(EMBODIED_OOD_FAMILIES) if cfg["split"] == "test" else ["mixed"])
@@ -152,7 +154,13 @@ class EmbodiedNavEnv(VecEnv):
                     bar.update()
         threads = cfg["render_threads"] or min(4, os.cpu_count() or 1)
         self.engine = e = NavEngine(
-            scenes, base_grids, camera, num_envs, field_cache_size=len(self.episodes), render_threads=threads
+            scenes,
+            base_grids,
+            camera,
+            num_envs,
+            field_cache_size=len(self.episodes),
+            renderer=renderer,
+            render_threads=threads,
         )
         for i, field in enumerate(fields):
             e.fields.put(i, self.ep_scene_list[i], field)
@@ -306,11 +314,19 @@ def family_report(finished_episodes: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _naive_baseline(cfg: dict[str, Any], num_envs: int, steps: int, seed: int) -> tuple[str, float]:
+    from depthbench.benchmarks.tasks_cmd import time_vec_env  # the same timing loop as the batched engine
+
+    env = EmbodiedNavEnv(cfg, num_envs, seed, renderer="naive")
+    return "same env, per-env trimesh ray loop", time_vec_env(env, steps, seed)
+
+
 @register_task(
     "embodied-nav",
     summary="Embodiment-aware long-range point-goal navigation (continuous vx, wz; footprint/height/speed per "
     "episode; training family + OOD families)",
     engine="depthbench CPU navigation (Embree depth, FMM geodesics)",
+    baseline=_naive_baseline,
 )
 def make_embodied_nav(*, cfg: dict[str, Any], num_envs: int, seed: int, device: str) -> EmbodiedNavEnv:
     return EmbodiedNavEnv(cfg, num_envs, seed, device)

@@ -109,10 +109,11 @@ class World:
         directions[:, :, 1] = s[envs, None] * body[:, 0] + c[envs, None] * body[:, 1]
         directions[:, :, 2] = body[:, 2]
         ray_origins = np.broadcast_to(origins[envs, None, :], (m, p, 3)).reshape(-1, 3)
-        dists = np.full(m * p, self.camera.max_depth_m, np.float32)  # range limit on t (= planar depth)
-        hit = self._embree.run(ray_origins, directions.reshape(-1, 3), dists=dists, output=1)
-        depth = hit["tfar"]
-        valid = (hit["primID"] >= 0) & (depth >= self.camera.min_depth_m)
+        far = self.camera.max_depth_m
+        dists = np.full(m * p, far, np.float32)  # range limit on t (= planar depth)
+        # DISTANCE returns only t (misses keep the limit): cheaper than the full hit record.
+        depth = self._embree.run(ray_origins, directions.reshape(-1, 3), dists=dists, query="DISTANCE")
+        valid = (depth < far) & (depth >= self.camera.min_depth_m)
         out[envs] = np.where(valid, depth, np.float32(0.0)).reshape(m, p)
 
 
