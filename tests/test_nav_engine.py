@@ -191,6 +191,11 @@ def test_dataset_file_round_trips_in_habitats_exact_format(tmp_path):
     assert ep["goals"][0]["radius"] == 0.2
     assert ep["start_rotation"] == pytest.approx(raw["episodes"][0]["start_rotation"], abs=1e-6)
     assert [e.to_habitat() for e in read_dataset(out)] == written["episodes"]
+    # habitat-lab's split layout: an empty top-level file and one content file per scene
+    (tmp_path / "split" / "content").mkdir(parents=True)
+    (tmp_path / "split" / "train.json.gz").write_bytes(gzip.compress(b'{"episodes": []}'))
+    write_dataset(tmp_path / "split" / "content" / "Adrian.json.gz", episodes * 2)
+    assert len(read_dataset(tmp_path / "split" / "train.json.gz")) == 2
 
 
 @pytest.mark.parametrize(

@@ -213,3 +213,34 @@ def test_bad_inputs_are_clear_errors(tmp_path):
         make_task("pointnav", num_envs=1, overrides={"dataset": {"path": path}})
     with pytest.raises(DepthbenchError, match="unknown pointnav preset"):
         make_task("pointnav", num_envs=1, overrides={"preset": "habitat-2030"})
+
+
+def test_cli_writes_episodes_for_a_glb_scan_that_the_task_loads(tmp_path):
+    from depthbench.benchmarks.cli import main
+    from depthbench.envs.navigation.episodes import read_dataset
+
+    room_dataset(tmp_path, [((1.0, 1.0), 0.0, (3.0, 1.0))])
+    glb = tmp_path / "room.glb"
+    trimesh.load(tmp_path / "room.ply", force="mesh").export(glb)
+    out = tmp_path / "gen" / "val.json.gz"
+    assert main(["nav", "episodes", str(out), "--scene", str(glb), "--episodes-per-scene", "5"]) == 0
+    episodes = read_dataset(out)
+    assert len(episodes) == 5 and {e.scene_id for e in episodes} == {str(glb)}
+    assert all(1.0 <= e.geodesic_distance_m <= 30.0 for e in episodes)
+    assert all(abs(e.start_xyz[2]) < 1e-6 for e in episodes)  # detected floor: the room's floor at height 0
+    env = make_task(
+        "pointnav", num_envs=2, overrides={"depth": {"width": 8, "height": 8}, "dataset": {"path": str(out)}}
+    )
+    assert env.start_distance == pytest.approx(
+        [episodes[0].geodesic_distance_m, episodes[1].geodesic_distance_m], rel=0.02
+    )
+
+
+def test_gymnasium_vector_adapter_wraps_pointnav():
+    from depthbench.envs.vector_adapter import GymVectorAdapter
+
+    env = GymVectorAdapter(make_task("pointnav", num_envs=2, overrides=SMALL))
+    obs, _ = env.reset()
+    assert obs["depth"].shape == (2, 1, 32, 32) and env.single_action_space.shape == (1,)
+    obs, reward, terminated, truncated, info = env.step(np.zeros((2, 1), np.float32))  # STOP ends both episodes
+    assert terminated.all() and not truncated.any() and len(info["finished_episodes"]) == 2

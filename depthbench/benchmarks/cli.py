@@ -14,6 +14,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "depthbench.benchmarks.tasks_cmd",
     "depthbench.benchmarks.encoders_cmd",
     "depthbench.benchmarks.noise_cmd",
+    "depthbench.benchmarks.nav_cmd",
 )
 
 

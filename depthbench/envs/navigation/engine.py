@@ -14,6 +14,7 @@ import numpy as np
 from depthbench.envs.navigation.navgrid import FieldCache, GridAtlas, NavGrid
 from depthbench.envs.navigation.raycast import CameraSpec, World, render_naive
 from depthbench.envs.navigation.scenes import Scene
+from depthbench.errors import DepthbenchError
 
 RENDERERS = ("batched", "naive")
 
@@ -35,6 +36,8 @@ class NavEngine:
         renderer: str = "batched",
         render_threads: int = 1,
     ) -> None:
+        if renderer not in RENDERERS:
+            raise DepthbenchError(f"unknown renderer '{renderer}'; choose {', '.join(RENDERERS)}")
         self.scenes = list(scenes)
         self.world = World(self.scenes, camera, threads=render_threads)
         self.atlas = GridAtlas(grids)

@@ -21,7 +21,7 @@ from tensordict import TensorDict
 from tqdm import tqdm
 
 from depthbench.envs import register_task
-from depthbench.envs.navigation.engine import RENDERERS, NavEngine
+from depthbench.envs.navigation.engine import NavEngine
 from depthbench.envs.navigation.episodes import Episode, GeneratorRules, generate_episodes, read_dataset
 from depthbench.envs.navigation.navgrid import AgentShape, NavGrid
 from depthbench.envs.navigation.procedural import INDOOR_SIZE_CLASSES, indoor_scene
@@ -186,8 +186,6 @@ class PointNavEnv(VecEnv):
     def __init__(
         self, cfg: dict[str, Any], num_envs: int, seed: int = 0, device: str = "cpu", renderer: str = "batched"
     ) -> None:
-        if renderer not in RENDERERS:
-            raise DepthbenchError(f"unknown renderer '{renderer}'; choose {', '.join(RENDERERS)}")
         if cfg["goal_sensor"] not in ("gps_compass", "start_polar"):
             raise DepthbenchError(f"goal_sensor must be gps_compass or start_polar, got '{cfg['goal_sensor']}'")
         self.cfg = cfg

@@ -95,3 +95,16 @@ def resolve_scene(scene_id: str, *, scene_dir: str | Path | None = None, floor_z
     if not path.is_absolute() and scene_dir is not None:
         path = Path(scene_dir) / path
     return Scene(scene_id=scene_id, mesh=load_scene_file(path), floor_z=floor_z)
+
+
+def detect_floor_z(mesh: trimesh.Trimesh, bin_m: float = 0.1) -> float:
+    """Height of the largest upward-facing area (the main floor of a one-storey scan), in the navigation frame."""
+    up = mesh.face_normals[:, 2] > 0.9
+    if not up.any():
+        raise DepthbenchError("scene has no upward-facing surfaces to stand on; is it Y-up? (pass the floor height)")
+    z = mesh.triangles_center[up, 2]
+    area = mesh.area_faces[up]
+    bins = np.floor(z / bin_m).astype(int)
+    best = np.bincount(bins - bins.min(), weights=area).argmax() + bins.min()
+    in_bin = bins == best
+    return float(np.average(z[in_bin], weights=area[in_bin]))
