@@ -131,6 +131,7 @@ class BatchedMujoco:
         cameras: Sequence[DepthCamera] = (),
         ray_groups: Sequence[int] | None = None,
         nthread: int = 0,
+        per_env_models: bool = False,
     ) -> None:
         if num_envs < 1:
             raise DepthbenchError(f"num_envs must be >= 1, got {num_envs}")
@@ -141,15 +142,9 @@ class BatchedMujoco:
         self.cameras = tuple(cameras)
         if len({(c.width, c.height) for c in self.cameras}) > 1:
             raise DepthbenchError("all depth cameras of a task must share one resolution (they stack as channels)")
-        for camera in self.cameras:
-            add_depth_camera(spec, camera)
-        if ray_groups is not None:
-            _hide_from_rays(spec, set(ray_groups))
+        self.ray_groups = None if ray_groups is None else set(ray_groups)
         self.control_dt = spec.option.timestep * decimation
-        try:
-            self.model = spec.compile()
-        except ValueError as exc:
-            raise DepthbenchError(f"the MuJoCo scene does not compile: {exc}") from None
+        self.model = self.compile_variant(spec)
         self.batch = mj_batch.Batch(self.model, num_envs, nthread=nthread, persistent=True)
         self.qpos = self.batch.bind("qpos")
         self.qvel = self.batch.bind("qvel")
@@ -159,10 +154,48 @@ class BatchedMujoco:
         self._depth_slices = [self._sensor_slice(f"{c.name}_depth") for c in self.cameras]
         # The stage the forward pass after a control step runs to: the latest any sensor needs (touch: acceleration).
         self._sensor_stage = int(max(self.model.sensor_needstage, default=mujoco.mjtStage.mjSTAGE_POS))
-        self._disableflags = self.batch.expand("opt.disableflags")
         self._base_disableflags = int(self.model.opt.disableflags)
+        # Per-env models (set_models) and expanded fields exclude each other in mujoco.batch.
+        self._models: list[mujoco.MjModel] | None = [self.model] * num_envs if per_env_models else None
+        if self._models is None:
+            self._disableflags = self.batch.expand("opt.disableflags")
+        else:
+            self.batch.set_models(self._models)
         self.batch.reset(stage=mujoco.mjtStage.mjSTAGE_NONE)
         self.forward()
+
+    def compile_variant(self, spec: mujoco.MjSpec) -> mujoco.MjModel:
+        """Compile `spec` with this engine's depth cameras and ray groups: the engine's own model, or another
+        parameterization of its scene (same elements, e.g. a ladder of another angle) for `set_models`."""
+        for camera in self.cameras:
+            add_depth_camera(spec, camera)
+        if self.ray_groups is not None:
+            _hide_from_rays(spec, self.ray_groups)
+        try:
+            return spec.compile()
+        except ValueError as exc:
+            raise DepthbenchError(f"the MuJoCo scene does not compile: {exc}") from None
+
+    def set_models(self, ids: np.ndarray, models: Sequence[mujoco.MjModel]) -> None:
+        """Run envs `ids` on `models` (from `compile_variant`), then reset them: per-env scene geometry that expanded
+        fields cannot express, since collision and ray bounding volumes are compiled from it. Needs an engine built
+        with per_env_models=True, which randomizes other parameters in these models instead of `expand`."""
+        if self._models is None:
+            raise DepthbenchError("set_models needs BatchedMujoco(..., per_env_models=True)")
+        for env_id, model in zip(np.asarray(ids).tolist(), models, strict=True):
+            self._models[env_id] = model
+        try:
+            self.batch.set_models(self._models)
+        except ValueError as exc:
+            raise DepthbenchError(f"a per-env model does not match the engine's layout: {exc}") from None
+
+    def _set_sensors(self, enabled: bool) -> None:
+        flags = self._base_disableflags if enabled else self._base_disableflags | _SENSORS_OFF
+        if self._models is None:
+            self._disableflags[:] = flags
+        else:  # the batch reads caller models live
+            for model in {id(m): m for m in self._models}.values():
+                model.opt.disableflags = flags
 
     @property
     def nthread(self) -> int:
@@ -186,6 +219,8 @@ class BatchedMujoco:
 
     def expand(self, field: str) -> np.ndarray:
         """(N, ...) writable per-env values of an MjModel field (or 'opt.<name>'), for domain randomization."""
+        if self._models is not None:
+            raise DepthbenchError(f"expand('{field}') is unavailable with per-env models; edit those models instead")
         return self.batch.expand(field)
 
     def set_const(self, ids: np.ndarray | None = None) -> None:
@@ -194,9 +229,9 @@ class BatchedMujoco:
 
     def step(self) -> None:
         """Advance every env by one control step; contacts, sensors and depth then describe the new state."""
-        self._disableflags[:] = self._base_disableflags | _SENSORS_OFF
+        self._set_sensors(False)
         self.batch.step(nstep=self.decimation)
-        self._disableflags[:] = self._base_disableflags
+        self._set_sensors(True)
         self.forward()
 
     def forward(self, ids: np.ndarray | None = None) -> None:
