@@ -41,11 +41,17 @@ API, for a task:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
+import gymnasium as gym
 import mujoco
 import numpy as np
+import torch
 from mujoco import batch as mj_batch
 
 from depthbench.errors import DepthbenchError
@@ -145,6 +151,8 @@ class BatchedMujoco:
         self.ray_groups = None if ray_groups is None else set(ray_groups)
         self.control_dt = spec.option.timestep * decimation
         self.model = self.compile_variant(spec)
+        # No more threads than envs: a single-env engine (one per process in the baseline) runs on its own thread.
+        nthread = min(nthread or os.cpu_count() or 1, num_envs)
         self.batch = mj_batch.Batch(self.model, num_envs, nthread=nthread, persistent=True)
         self.qpos = self.batch.bind("qpos")
         self.qvel = self.batch.bind("qvel")
@@ -277,3 +285,54 @@ def _hide_from_rays(spec: mujoco.MjSpec, ray_groups: set[int]) -> None:
         if geom.group not in ray_groups:
             geom.material = ""
             geom.rgba = [geom.rgba[0], geom.rgba[1], geom.rgba[2], 0.0]
+
+
+class SingleTaskEnv(gym.Env):
+    """A depthbench task built with one env, as a gymnasium Env: the one-env-per-process reference that the batched
+    engine is benchmarked against. The task resets itself inside `step` (rsl-rl convention); `reset` restarts it."""
+
+    def __init__(self, task: str, cfg: dict[str, Any], seed: int) -> None:
+        from depthbench.envs import get_task
+
+        self.task = get_task(task).factory(cfg=cfg, num_envs=1, seed=seed, device="cpu")
+        obs = self.task.get_observations()
+        self.observation_space = gym.spaces.Dict(
+            {key: gym.spaces.Box(-np.inf, np.inf, tuple(value.shape[1:]), np.float32) for key, value in obs.items()}
+        )
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (self.task.num_actions,), np.float32)
+
+    @staticmethod
+    def _numpy(obs: Any) -> dict[str, np.ndarray]:
+        return {key: value[0].numpy() for key, value in obs.items()}
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        super().reset(seed=seed)
+        return self._numpy(self.task.reset(seed)), {}
+
+    def step(self, action: np.ndarray) -> tuple[dict, float, bool, bool, dict]:
+        obs, reward, done, extras = self.task.step(torch.as_tensor(action, dtype=torch.float32).reshape(1, -1))
+        timeout = bool(extras["time_outs"][0])
+        return self._numpy(obs), float(reward[0]), bool(done[0]) and not timeout, timeout, {}
+
+
+def async_vector_baseline(task: str) -> Callable[[dict[str, Any], int, int, int], tuple[str, float]]:
+    """`baseline=` for register_task: env-steps/s of gymnasium's AsyncVectorEnv over `num_envs` processes, each
+    stepping one env of `task` on its own MuJoCo model, under uniform random actions (after 10 warm-up steps)."""
+
+    def baseline(cfg: dict[str, Any], num_envs: int, steps: int, seed: int) -> tuple[str, float]:
+        env_fns = [partial(SingleTaskEnv, task, cfg, seed + i) for i in range(num_envs)]
+        envs = gym.vector.AsyncVectorEnv(env_fns)
+        try:
+            envs.reset(seed=seed)
+            envs.action_space.seed(seed)
+            for _ in range(10):
+                envs.step(envs.action_space.sample())
+            start = time.perf_counter()
+            for _ in range(steps):
+                envs.step(envs.action_space.sample())
+            rate = num_envs * steps / (time.perf_counter() - start)
+        finally:
+            envs.close()
+        return "gymnasium AsyncVectorEnv, 1 env/process", rate
+
+    return baseline
