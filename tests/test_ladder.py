@@ -208,3 +208,14 @@ def test_bad_task_configs_are_clear_errors():
         make_task("anymal-ladder", num_envs=1, overrides={"split": "holdout"})
     with pytest.raises(DepthbenchError, match="low <= high"):
         make_task("anymal-ladder", num_envs=1, overrides={"ladder": {"width_m_range": [0.9, 0.6]}})
+
+
+def test_single_env_for_the_async_baseline_follows_the_gymnasium_api():
+    from gymnasium.utils.env_checker import check_env
+
+    from depthbench.envs.mujoco_engine import SingleTaskEnv
+
+    env = SingleTaskEnv("anymal-ladder", _cfg(depth={"width": 8, "height": 8}), seed=0)
+    check_env(env, skip_render_check=True)  # spaces, reset/step signatures, seeded determinism
+    obs, _ = env.reset(seed=5)
+    assert obs["depth"].shape == (4, 8, 8) and obs["policy"].shape == (POLICY_DIM,)
