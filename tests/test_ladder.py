@@ -54,7 +54,7 @@ def test_compiled_ladder_has_the_requested_angle_radius_spacing_and_width():
     np.testing.assert_allclose(rail_axis.reshape(3, 3)[:, 0], params.direction, atol=1e-9)
     platform = model.geom("platform")
     assert platform.pos[2] + platform.size[2] == pytest.approx(2.0)
-    assert platform.pos[0] - platform.size[0] == pytest.approx(params.top_m[0] + ladder_spec.PLATFORM_GAP_M)
+    assert platform.pos[0] - platform.size[0] == pytest.approx(params.top_m[0] + 0.03 + 0.02)  # rails stick out 3 cm
     assert model.nu == 12 and model.actuator_gainprm[0, 0] == pytest.approx(40.0)
 
 

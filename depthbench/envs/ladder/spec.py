@@ -52,7 +52,7 @@ ANGLE_LIMITS_DEG = (45.0, 90.0)  # flatter is a staircase, steeper overhangs
 RUNG_RADIUS_LIMITS_M = (0.005, 0.1)
 RAIL_HALF_THICKNESS_M = 0.02  # rail half-size across the ladder (y)
 RAIL_HALF_DEPTH_M = 0.03  # rail half-size normal to the ladder plane
-PLATFORM_GAP_M = 0.05  # between the ladder's top and the platform's face: clears rails and the thickest rung
+PLATFORM_CLEARANCE_M = 0.02  # between the platform's face and the rails or top rung, whichever sticks out more
 PLATFORM_LENGTH_M = 1.5
 PLATFORM_WIDTH_M = 2.0
 # Rungs beyond a ladder's count are parked here (below the floor, out of every ray and contact): all envs share
@@ -121,13 +121,13 @@ class LadderParams:
 
     @property
     def platform_edge_x_m(self) -> float:
-        return float(self.top_m[0]) + PLATFORM_GAP_M
+        """x of the platform's front face: just clear of the ladder's top (rails or a rung, at 90 deg)."""
+        return float(self.top_m[0]) + max(RAIL_HALF_DEPTH_M, self.rung_radius_m) + PLATFORM_CLEARANCE_M
 
 
-def max_rungs(angle_range_deg: tuple[float, float], spacing_range_m: tuple[float, float], height_m: float) -> int:
-    """Most rungs any ladder within the ranges can have: the flattest angle gives the longest rails."""
-    longest = height_m / math.sin(math.radians(min(angle_range_deg)))
-    return int(math.floor(longest / min(spacing_range_m) + 1e-9))
+def max_rungs(min_angle_deg: float, min_spacing_m: float, height_m: float) -> int:
+    """Most rungs a ladder can have: the flattest angle gives the longest rails, the smallest spacing most rungs."""
+    return LadderParams(min_angle_deg, RUNG_RADIUS_LIMITS_M[0], min_spacing_m, 1.0, height_m, 1.0).num_rungs
 
 
 def eval_grid(angles_deg: list[float], radii_mm: list[float]) -> list[tuple[float, float]]:

@@ -68,7 +68,6 @@ PRIVILEGED_DIM = POLICY_DIM + 3 + 3 * NEAREST_RUNGS + 3 * 4 + 1 + 2 + 4
 GOAL_PAST_EDGE_M = 0.6
 STANDING_BASE_HEIGHT_M = 0.45
 SPLITS = ("train", "val", "test")
-FAILURES = ("", "fall", "collision", "timeout")
 
 
 def _quat_to_mat(quat: np.ndarray) -> np.ndarray:
@@ -101,8 +100,8 @@ class LadderTask(VecEnv):
         self.max_episode_length = int(math.ceil(float(cfg["episode_length_s"]) / self.step_dt))
         ladder = cfg["ladder"]
         self.rung_slots = ladder_spec.max_rungs(
-            (min(ladder["angle_deg_range"][0], *ladder["eval_angles_deg"]), 90.0),
-            (min(ladder["rung_spacing_m_range"][0], ladder["eval_rung_spacing_m"]), 1.0),
+            min(ladder["angle_deg_range"][0], *ladder["eval_angles_deg"]),
+            min(ladder["rung_spacing_m_range"][0], ladder["eval_rung_spacing_m"]),
             float(ladder["height_m"]),
         )
         self._seed(seed)
@@ -133,7 +132,6 @@ class LadderTask(VecEnv):
         self._max_height = np.zeros(n)
         self._start_height = np.zeros(n)
         self._collision_steps = np.zeros(n, dtype=np.int64)
-        self._episode_return = np.zeros(n)
         self._reset_envs(np.arange(n))
         self._obs = self._observations()
 
@@ -192,7 +190,6 @@ class LadderTask(VecEnv):
         self._max_height[ids] = base[:, 2]
         self._start_height[ids] = base[:, 2]
         self._collision_steps[ids] = 0
-        self._episode_return[ids] = 0.0
         self.actions[ids] = 0.0
         self.last_actions[ids] = 0.0
         self.episode_length_buf[torch.as_tensor(ids, device=self.device)] = 0
@@ -308,7 +305,6 @@ class LadderTask(VecEnv):
         }
         rewards = sum(terms.values())
         self._goal_distance = goal_distance
-        self._episode_return += rewards
 
         done = success | fall | collision | timeout
         finished = []
