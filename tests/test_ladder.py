@@ -121,8 +121,9 @@ def test_observation_groups_and_action_limits():
 
 
 def test_same_seed_same_rollout_and_other_seed_other_ladders():
-    def rollout(seed: int) -> tuple[list, list]:
-        env = make_task("anymal-ladder", num_envs=2, seed=seed, overrides=SMALL)
+    def rollout(seed: int, depth: bool = True) -> tuple[list, list]:
+        overrides = {"depth": {**SMALL["depth"], "enabled": depth}}
+        env = make_task("anymal-ladder", num_envs=2, seed=seed, overrides=overrides)
         generator = torch.Generator().manual_seed(0)
         frames = []
         for _ in range(15):
@@ -137,6 +138,11 @@ def test_same_seed_same_rollout_and_other_seed_other_ladders():
         assert torch.equal(d1, d2) and torch.equal(p1, p2) and torch.equal(r1, r2)
     _, other_ladders = rollout(4)
     assert other_ladders != ladders
+    # Without cameras (for `bench env`) the depth group is empty and the physics is the same.
+    blind, _ = rollout(3, depth=False)
+    assert blind[0][0].shape[1] == 0
+    for (_, p1, r1), (_, p2, r2) in zip(first, blind, strict=True):
+        assert torch.equal(p1, p2) and torch.equal(r1, r2)
 
 
 def test_scripted_states_end_episodes_with_success_fall_and_collision_then_autoreset():

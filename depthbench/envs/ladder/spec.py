@@ -186,8 +186,10 @@ def validate_config(cfg: dict[str, Any]) -> None:
 
 
 def depth_cameras(cfg: dict[str, Any]) -> list[DepthCamera]:
-    """The four base-mounted depth cameras at the configured resolution and field of view."""
+    """The four base-mounted depth cameras at the configured resolution and field of view (none if disabled)."""
     depth = cfg["depth"]
+    if not depth["enabled"]:
+        return []
     cameras = []
     for name, (pos, mount_quat) in DEPTH_CAMERAS.items():
         mount = np.zeros(9)
