@@ -11,6 +11,7 @@ platform's front face sits just behind the ladder's top, its top surface at `hei
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -215,6 +216,14 @@ def _rotation_y(angle_rad: float) -> list[float]:
     return [math.cos(angle_rad / 2), 0.0, math.sin(angle_rad / 2), 0.0]
 
 
+@functools.cache
+def _robot_spec(path: str) -> mujoco.MjSpec:
+    """ANYmal C without its visual meshes, parsed once per process: a copy costs 50 us, parsing 2.5 ms."""
+    spec = mujoco.MjSpec.from_file(path)
+    spec.discard_visual()
+    return spec
+
+
 def build_spec(params: LadderParams, cfg: dict[str, Any], rung_slots: int) -> mujoco.MjSpec:
     """MjSpec of ANYmal C in front of the ladder (`rung_slots` rung geoms, the unused ones parked below the floor),
     its rails and the platform, all in the static body "ladder"; with foot sites and contact sensors.
@@ -223,8 +232,7 @@ def build_spec(params: LadderParams, cfg: dict[str, Any], rung_slots: int) -> mu
     The depth cameras (`depth_cameras`) are added by the engine.
     """
     params.validate()
-    spec = mujoco.MjSpec.from_file(str(robot_xml(ROBOT, "anymal_c")))
-    spec.discard_visual()
+    spec = _robot_spec(str(robot_xml(ROBOT, "anymal_c"))).copy()
     spec.option.timestep = float(cfg["sim"]["physics_dt_s"])
 
     robot = cfg["robot"]
