@@ -7,7 +7,7 @@ base onto the platform at the top.
 
 Observations (TensorDict groups):
 - "depth" (N, 4, H, W): clean planar depth in metres from the front, rear, left and right cameras (0 = no return,
-  or a return outside [depth.min_m, depth.max_m]).
+  or one beyond depth.max_m).
 - "policy" (N, 45): base angular velocity (base frame, rad/s), projected gravity (base frame), goal vector (base
   frame, m; the goal is on the platform), joint positions relative to the default pose (rad), joint velocities
   (rad/s), last action: the legged_gym / Isaac Lab locomotion set (Rudin et al. 2022, arXiv 2109.11978) with the
