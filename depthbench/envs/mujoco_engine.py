@@ -185,9 +185,9 @@ class BatchedMujoco:
             raise DepthbenchError(f"the MuJoCo scene does not compile: {exc}") from None
 
     def set_models(self, ids: np.ndarray, models: Sequence[mujoco.MjModel]) -> None:
-        """Run envs `ids` on `models` (from `compile_variant`), then reset them: per-env scene geometry that expanded
-        fields cannot express, since collision and ray bounding volumes are compiled from it. Needs an engine built
-        with per_env_models=True, which randomizes other parameters in these models instead of `expand`."""
+        """Run envs `ids` on `models` (from `compile_variant`; reset those envs next): per-env scene geometry that
+        expanded fields cannot express, since collision and ray bounding volumes are compiled from it. Needs an
+        engine built with per_env_models=True, which randomizes other parameters in these models instead of `expand`."""
         if self._models is None:
             raise DepthbenchError("set_models needs BatchedMujoco(..., per_env_models=True)")
         for env_id, model in zip(np.asarray(ids).tolist(), models, strict=True):
