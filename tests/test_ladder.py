@@ -24,13 +24,19 @@ def _cfg(**overrides: dict) -> dict:
 
 def _params(angle_deg: float = 75.0, radius_m: float = 0.025) -> LadderParams:
     return LadderParams(
-        angle_deg=angle_deg, rung_radius_m=radius_m, rung_spacing_m=0.3, width_m=0.7, height_m=2.0, distance_m=1.0
+        angle_deg=angle_deg,
+        rung_radius_m=radius_m,
+        rung_spacing_m=0.3,
+        width_m=0.7,
+        height_m=2.0,
+        distance_m=1.0,
+        friction=0.7,
     )
 
 
 def test_compiled_ladder_has_the_requested_angle_radius_spacing_and_width():
     params = _params(angle_deg=75.0, radius_m=0.025)
-    model = ladder_spec.build_spec(params, _cfg(), rung_slots=9).compile()
+    model = ladder_spec.build_spec(params, _cfg(), rung_slots=9, added_base_mass_kg=2.5).compile()
     rungs = [model.geom(f"rung_{k}") for k in range(9)]
     expected_count = math.floor(2.0 / math.sin(math.radians(75.0)) / 0.3)  # 2.07 m of rails / 0.3 m = 6
     assert expected_count == params.num_rungs == 6
@@ -56,6 +62,9 @@ def test_compiled_ladder_has_the_requested_angle_radius_spacing_and_width():
     assert platform.pos[2] + platform.size[2] == pytest.approx(2.0)
     assert platform.pos[0] - platform.size[0] == pytest.approx(params.top_m[0] + 0.03 + 0.02)  # rails stick out 3 cm
     assert model.nu == 12 and model.actuator_gainprm[0, 0] == pytest.approx(40.0)
+    # Per-episode physics: surface friction and payload.
+    assert model.geom("rung_0").friction[0] == model.geom("floor").friction[0] == pytest.approx(0.7)
+    assert model.body("base").mass[0] == pytest.approx(19.2035 + 2.5)  # Menagerie base mass + payload
 
 
 def test_front_camera_sees_a_rung_at_the_pixel_and_distance_geometry_predicts():
@@ -191,13 +200,23 @@ def test_timeouts_and_test_split_cover_the_whole_evaluation_grid():
     assert set(cells) == grid and len(cells) == 36  # 35 cells, then the first again
 
 
+def test_val_split_is_the_grid_with_training_spacing_and_width():
+    env = make_task("anymal-ladder", num_envs=4, seed=0, overrides={**SMALL, "split": "val"})
+    cells = [(p.angle_deg, round(p.rung_radius_m * 1000)) for p in env.params]
+    assert cells == [(70, 15), (70, 20), (70, 25), (70, 30)]
+    spacings = [p.rung_spacing_m for p in env.params]
+    assert all(0.25 <= s <= 0.35 for s in spacings) and len(set(spacings)) == 4
+    assert all(p.friction == 0.8 for p in env.params)  # nominal surfaces: only training randomizes friction
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        (LadderParams(120.0, 0.03, 0.3, 0.7, 2.0, 1.0), "angle 120"),
-        (LadderParams(80.0, -0.02, 0.3, 0.7, 2.0, 1.0), "rung radius -20 mm"),
-        (LadderParams(80.0, 0.03, 0.05, 0.7, 2.0, 1.0), "rung spacing"),
-        (LadderParams(80.0, 0.03, 0.3, 0.1, 2.0, 1.0), "ladder width"),
+        (LadderParams(120.0, 0.03, 0.3, 0.7, 2.0, 1.0, 0.8), "angle 120"),
+        (LadderParams(80.0, -0.02, 0.3, 0.7, 2.0, 1.0, 0.8), "rung radius -20 mm"),
+        (LadderParams(80.0, 0.03, 0.05, 0.7, 2.0, 1.0, 0.8), "rung spacing"),
+        (LadderParams(80.0, 0.03, 0.3, 0.1, 2.0, 1.0, 0.8), "ladder width"),
+        (LadderParams(80.0, 0.03, 0.3, 0.7, 2.0, 1.0, -0.1), "friction"),
     ],
 )
 def test_impossible_ladders_are_clear_errors(params, message):

@@ -12,6 +12,7 @@ platform's front face sits just behind the ladder's top, its top surface at `hei
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,10 @@ DEPTH_CAMERAS: dict[str, tuple[tuple[float, float, float], tuple[float, float, f
     "right": ((0.0, -0.07646, 0.02905), (0.683013, 0.183013, 0.183013, -0.683013)),
 }
 
+# Config ranges ([low, high]) of the training distribution.
+RANGE_KEYS = ("angle_deg_range", "rung_radius_mm_range", "rung_spacing_m_range", "width_m_range")
+RANDOMIZATION_RANGE_KEYS = ("friction_range", "added_base_mass_kg", "joint_pos_scale")
+
 # Physical validity limits (the task's own ranges live in the config and must lie inside these).
 ANGLE_LIMITS_DEG = (45.0, 90.0)  # flatter is a staircase, steeper overhangs
 RUNG_RADIUS_LIMITS_M = (0.005, 0.1)
@@ -71,6 +76,7 @@ class LadderParams:
     width_m: float
     height_m: float
     distance_m: float
+    friction: float  # sliding friction of floor, ladder and platform
 
     def validate(self) -> None:
         """Raise DepthbenchError naming the first parameter that makes no physical ladder."""
@@ -93,6 +99,8 @@ class LadderParams:
             raise DepthbenchError(f"platform height {self.height_m} m must be between one rung spacing and 5 m")
         if not 0.5 <= self.distance_m <= 5.0:
             raise DepthbenchError(f"ladder distance {self.distance_m} m is outside [0.5, 5] m")
+        if not 0.0 < self.friction <= 2.0:
+            raise DepthbenchError(f"friction {self.friction} is outside (0, 2]")
 
     @property
     def direction(self) -> np.ndarray:
@@ -128,7 +136,7 @@ class LadderParams:
 
 def max_rungs(min_angle_deg: float, min_spacing_m: float, height_m: float) -> int:
     """Most rungs a ladder can have: the flattest angle gives the longest rails, the smallest spacing most rungs."""
-    return LadderParams(min_angle_deg, RUNG_RADIUS_LIMITS_M[0], min_spacing_m, 1.0, height_m, 1.0).num_rungs
+    return LadderParams(min_angle_deg, RUNG_RADIUS_LIMITS_M[0], min_spacing_m, 1.0, height_m, 1.0, 1.0).num_rungs
 
 
 def eval_grid(angles_deg: list[float], radii_mm: list[float]) -> list[tuple[float, float]]:
@@ -146,6 +154,7 @@ def sample_params(cfg: dict[str, Any], rng: np.random.Generator) -> LadderParams
         width_m=float(rng.uniform(*ladder["width_m_range"])),
         height_m=float(ladder["height_m"]),
         distance_m=float(ladder["distance_m"]),
+        friction=float(rng.uniform(*cfg["randomization"]["friction_range"])),
     )
 
 
@@ -161,23 +170,25 @@ def grid_params(cfg: dict[str, Any], cell: int) -> LadderParams:
         width_m=float(ladder["eval_width_m"]),
         height_m=float(ladder["height_m"]),
         distance_m=float(ladder["distance_m"]),
+        friction=float(ladder["friction"]),
     )
 
 
 def validate_config(cfg: dict[str, Any]) -> None:
     """Check every ladder the config can produce: the corners of the training ranges and the evaluation grid."""
     ladder = cfg["ladder"]
-    for key in ("angle_deg_range", "rung_radius_mm_range", "rung_spacing_m_range", "width_m_range"):
-        value = ladder[key]
+    randomization = cfg["randomization"]
+    ranges = {f"ladder.{key}": ladder[key] for key in RANGE_KEYS}
+    ranges.update({f"randomization.{key}": randomization[key] for key in RANDOMIZATION_RANGE_KEYS})
+    for key, value in ranges.items():
         if not (isinstance(value, list | tuple) and len(value) == 2 and value[0] <= value[1]):
-            raise DepthbenchError(f"ladder.{key} must be [low, high] with low <= high, got {value}")
-    for angle in ladder["angle_deg_range"]:
-        for radius_mm in ladder["rung_radius_mm_range"]:
-            for spacing in ladder["rung_spacing_m_range"]:
-                for width in ladder["width_m_range"]:
-                    LadderParams(
-                        angle, radius_mm / 1000.0, spacing, width, ladder["height_m"], ladder["distance_m"]
-                    ).validate()
+            raise DepthbenchError(f"{key} must be [low, high] with low <= high, got {value}")
+    corners = (ladder[key] for key in RANGE_KEYS)
+    for angle, radius_mm, spacing, width in itertools.product(*corners):
+        for friction in randomization["friction_range"]:
+            LadderParams(
+                angle, radius_mm / 1000.0, spacing, width, ladder["height_m"], ladder["distance_m"], friction
+            ).validate()
     if not ladder["eval_angles_deg"] or not ladder["eval_rung_radii_mm"]:
         raise DepthbenchError("ladder.eval_angles_deg and ladder.eval_rung_radii_mm must not be empty")
     for cell in range(len(ladder["eval_angles_deg"]) * len(ladder["eval_rung_radii_mm"])):
@@ -224,7 +235,9 @@ def _robot_spec(path: str) -> mujoco.MjSpec:
     return spec
 
 
-def build_spec(params: LadderParams, cfg: dict[str, Any], rung_slots: int) -> mujoco.MjSpec:
+def build_spec(
+    params: LadderParams, cfg: dict[str, Any], rung_slots: int, added_base_mass_kg: float = 0.0
+) -> mujoco.MjSpec:
     """MjSpec of ANYmal C in front of the ladder (`rung_slots` rung geoms, the unused ones parked below the floor),
     its rails and the platform, all in the static body "ladder"; with foot sites and contact sensors.
 
@@ -239,6 +252,7 @@ def build_spec(params: LadderParams, cfg: dict[str, Any], rung_slots: int) -> mu
     base = spec.body("base")
     base.quat = [1.0, 0.0, 0.0, 0.0]  # Menagerie's base is yawed 180 deg; face +x, towards the ladder
     base.pos = [0.0, 0.0, DEFAULT_BASE_HEIGHT_M]
+    base.mass += added_base_mass_kg  # payload randomization (Isaac Lab ANYmal C add_base_mass: -5..5 kg)
     # Joint PD as Isaac Lab's ANYmal simple actuator (ANYDRIVE_3_SIMPLE_ACTUATOR_CFG): kp 40 N m/rad, kd 5 N m s/rad,
     # torque limit 80 N m; MuJoCo position actuator: force = kp (target - q) - kd qdot.
     kp, kd = float(robot["stiffness"]), float(robot["damping"])
@@ -247,7 +261,7 @@ def build_spec(params: LadderParams, cfg: dict[str, Any], rung_slots: int) -> mu
         actuator.biasprm[:3] = [0.0, -kp, -kd]
         actuator.forcerange = [-float(robot["effort_limit_nm"]), float(robot["effort_limit_nm"])]
 
-    friction = [float(cfg["ladder"]["friction"]), 0.005, 0.0001]
+    friction = [params.friction, 0.005, 0.0001]
     spec.worldbody.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0.0, 0.0, 0.05], friction=friction)
     ladder = spec.worldbody.add_body(name="ladder")  # static: welded to the world
     foot = np.array([params.distance_m, 0.0, 0.0])

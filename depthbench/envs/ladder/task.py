@@ -154,28 +154,27 @@ class LadderTask(VecEnv):
         return params
 
     def _reset_envs(self, ids: np.ndarray) -> None:
-        """Start new episodes in envs `ids`: their own ladder, start pose and buffers."""
+        """Start new episodes in envs `ids`: their own ladder model (geometry, friction, payload), start pose and
+        buffers."""
         if ids.size == 0:
             return
-        models = []
-        for i in ids:
-            self.params[i] = self._next_params(int(i))
-            models.append(
-                self.engine.compile_variant(ladder_spec.build_spec(self.params[i], self.cfg, self.rung_slots))
-            )
-        self.engine.set_models(ids, models)
         randomization = self.cfg["randomization"]
         qpos = np.tile(self.engine.model.qpos0, (ids.size, 1))
+        models = []
         for row, i in enumerate(ids):
+            self.params[i] = self._next_params(int(i))
             rng = self._rngs[i]
-            yaw = 0.0
-            joint_scale = np.ones(self.num_actions)
+            yaw, added_mass_kg, joint_scale = 0.0, 0.0, np.ones(self.num_actions)
             if self.split != "test":
                 qpos[row, :2] += rng.uniform(-1, 1, 2) * randomization["start_x_m"]
                 yaw = rng.uniform(-1, 1) * randomization["start_yaw_rad"]
                 joint_scale = rng.uniform(*randomization["joint_pos_scale"], self.num_actions)
+                added_mass_kg = rng.uniform(*randomization["added_base_mass_kg"])
             qpos[row, 3:7] = [math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)]
             qpos[row, self._qpos_joints] = ladder_spec.DEFAULT_JOINT_POS_RAD * joint_scale
+            spec = ladder_spec.build_spec(self.params[i], self.cfg, self.rung_slots, added_mass_kg)
+            models.append(self.engine.compile_variant(spec))
+        self.engine.set_models(ids, models)
         self.engine.reset(ids, qpos=qpos, qvel=np.zeros((ids.size, self.engine.model.nv)))
         self.engine.ctrl[ids] = qpos[:, self._qpos_joints]
         for i in ids:
