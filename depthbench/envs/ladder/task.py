@@ -39,9 +39,10 @@ Terminations, in this order of precedence:
 Each finished episode reports success, length, angle_deg, rung_radius_mm, rung_spacing_m, width_m, climbed_m and
 failure ("fall" | "collision" | "timeout" | "").
 
-Splits: train samples every ladder; val runs the evaluation grid (angles x rung radii) with training spacing, width and
-start randomization; test runs the grid at the nominal spacing and width from the nominal start. Grid cells are dealt
-deterministically: env i's k-th episode gets cell (i + k x num_envs) mod cells, so an evaluation of
+Splits: train samples every ladder and randomizes surface friction, payload (base mass +-5 kg), start pose and joint
+angles; val runs the evaluation grid (angles x rung radii) with training spacing and width, payload and start
+randomization; test runs the grid at the nominal spacing, width and friction from the nominal start. Grid cells are
+dealt deterministically: env i's k-th episode gets cell (i + k x num_envs) mod cells, so an evaluation of
 ceil(cells / num_envs) episodes per env covers every cell.
 """
 
