@@ -177,6 +177,8 @@ def test_scripted_states_end_episodes_with_success_fall_and_collision_then_autor
     assert outcomes[0]["success"] == 1.0 and outcomes[0]["failure"] == ""
     assert outcomes[1]["success"] == 0.0 and outcomes[1]["failure"] == "fall"
     assert outcomes[2]["success"] == 0.0 and outcomes[2]["failure"] == "collision"
+    log = extras["log"]
+    assert log["/ladder/success"] == log["/ladder/fall"] == log["/ladder/collision"] == pytest.approx(1 / 3)
     weights = env.cfg["rewards"]
     assert rewards[0] > weights["platform"] - 10 and rewards[1] < weights["termination"] + 10
     assert outcomes[0]["angle_deg"] == 70.0 and outcomes[0]["rung_radius_mm"] == pytest.approx(15.0)

@@ -328,11 +328,13 @@ class LadderTask(VecEnv):
         self._episode_index[done_ids] += 1
         self._reset_envs(done_ids)
         self._obs = self._observations()
-        extras = {
-            "time_outs": torch.as_tensor(timeout, device=self.device),
-            "log": {f"/reward/{name}": float(np.mean(value)) for name, value in terms.items()},
-            "finished_episodes": finished,
-        }
+        log = {f"/reward/{name}": float(np.mean(value)) for name, value in terms.items()}
+        if finished:  # outcome rates over the episodes that ended in this step
+            log["/ladder/success"] = float(np.mean([e["success"] for e in finished]))
+            log["/ladder/climbed_m"] = float(np.mean([e["climbed_m"] for e in finished]))
+            for failure in ("fall", "collision", "timeout"):
+                log[f"/ladder/{failure}"] = float(np.mean([e["failure"] == failure for e in finished]))
+        extras = {"time_outs": torch.as_tensor(timeout, device=self.device), "log": log, "finished_episodes": finished}
         return (
             self._obs,
             torch.as_tensor(rewards, dtype=torch.float32, device=self.device),
