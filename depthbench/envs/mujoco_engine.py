@@ -36,7 +36,13 @@ API, for a task:
     engine.reset(ids, qpos=..., qvel=...)          # reset a subset of envs (defaults or keyframe), then forward
     engine.sensor("touch_ff")                      # (N, dim) live view of one sensor's data
 
-`nthread=0` uses every CPU. The model is compiled once; per-env variation lives in expanded model fields.
+Per-env geometry (e.g. a ladder per env), which expanded fields cannot express because collision and ray bounding
+volumes are compiled from it: build with per_env_models=True, then per reset
+    engine.set_models(ids, [engine.compile_variant(spec_i) for spec_i in specs]); engine.reset(ids, qpos=...)
+`SingleTaskEnv` and `async_vector_baseline` give any task the one-env-per-process gymnasium AsyncVectorEnv baseline.
+
+`nthread=0` uses every CPU (at most one thread per env). The model is compiled once; per-env variation lives in
+expanded model fields, or in per-env models.
 """
 
 from __future__ import annotations
