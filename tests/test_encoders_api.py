@@ -203,17 +203,20 @@ def _checkpoint(tmp_path, encoder_name, name="weights.pth"):
 
 
 def test_weights_from_path_and_weights_dir(tmp_path, monkeypatch):
-    path, state = _checkpoint(tmp_path, "defm-efficientnet-b0", "defm_efficientnet_b0.pth")
-    encoder = create("defm-efficientnet-b0", weights=path)
+    path, state = _checkpoint(tmp_path, "scratch-cnn")
+    encoder = create("scratch-cnn", weights=path)
     torch.testing.assert_close(encoder.backbone.state_dict(), state)
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     assert encoder.weights_provenance == f"{path} sha256:{sha[:12]}"
-    monkeypatch.setenv("DEPTHBENCH_WEIGHTS_DIR", str(tmp_path))
-    from_dir = create("defm-efficientnet-b0", weights="defm")
-    assert from_dir.weights_provenance == encoder.weights_provenance
     nested = tmp_path / "training.pth"
     torch.save({"model": state, "epoch": 3}, nested)
-    torch.testing.assert_close(create("defm-efficientnet-b0", weights=nested).backbone.state_dict(), state)
+    torch.testing.assert_close(create("scratch-cnn", weights=nested).backbone.state_dict(), state)
+    # weights="defm" finds DEPTHBENCH_WEIGHTS_DIR/defm_<variant>.pth before trying the hub.
+    path, state = _checkpoint(tmp_path, "defm-efficientnet-b0", "defm_efficientnet_b0.pth")
+    monkeypatch.setenv("DEPTHBENCH_WEIGHTS_DIR", str(tmp_path))
+    from_dir = create("defm-efficientnet-b0", weights="defm")
+    torch.testing.assert_close(from_dir.backbone.state_dict(), state)
+    assert from_dir.weights_provenance.startswith(f"{path} sha256:")
 
 
 def test_random_init_is_labelled():
