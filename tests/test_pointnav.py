@@ -244,3 +244,22 @@ def test_gymnasium_vector_adapter_wraps_pointnav():
     assert obs["depth"].shape == (2, 1, 32, 32) and env.single_action_space.shape == (1,)
     obs, reward, terminated, truncated, info = env.step(np.zeros((2, 1), np.float32))  # STOP ends both episodes
     assert terminated.all() and not truncated.any() and len(info["finished_episodes"]) == 2
+
+
+def test_small_field_cache_recomputes_evicted_fields_identically():
+    """With fewer cache slots than episodes, fields are fast-marched on reset and evicted LRU, never while in use."""
+
+    def rollout(cache_size):
+        env = make_task("pointnav", num_envs=3, seed=2, overrides=SMALL | {"field_cache_size": cache_size})
+        rng = np.random.default_rng(1)
+        out = []
+        for _ in range(40):
+            _, reward, _, extras = env.step(torch.tensor(rng.integers(0, 4, (3, 1)), dtype=torch.float32))
+            out.append(reward.clone())
+            out += [torch.tensor([f["distance_to_goal"], f["soft_spl"]]) for f in extras["finished_episodes"]]
+        return env, torch.cat([t.flatten() for t in out])
+
+    small, a = rollout(0)  # capacity becomes num_envs + 1 = 4 < 24 episodes
+    big, b = rollout(512)
+    assert small.engine.fields.capacity == 4 and big.engine.fields.capacity == 512
+    assert torch.allclose(a, b)
