@@ -150,6 +150,15 @@ class NavGrid:
         iy, ix = self.cell_of(xy)
         return inside & self.navigable[iy, ix]
 
+    def nearest_navigable(self, xy: np.ndarray) -> np.ndarray:
+        """xy itself when navigable, else the centre of the nearest navigable cell."""
+        xy = np.asarray(xy, float)[:2]
+        if self.is_navigable(xy):
+            return xy
+        iy, ix = self.cell_of(xy)
+        near_y, near_x = self._nearest[:, iy, ix]
+        return self.origin + (np.array([near_x, near_y]) + 0.5) * self.cell
+
     def island_of(self, xy: np.ndarray) -> np.ndarray:
         iy, ix = self.cell_of(xy)
         return np.where(self.is_navigable(xy), self.islands[iy, ix], 0)
