@@ -246,16 +246,18 @@ def test_unreadable_or_unknown_weights(tmp_path):
         create("defm-resnet18", weights="imagenet")
 
 
-def test_offline_hub_error_names_file_url_and_local_options(tmp_path, monkeypatch):
+@pytest.mark.parametrize("offline_flag", [True, False])
+def test_offline_hub_error_names_file_url_and_local_options(tmp_path, monkeypatch, offline_flag):
     import huggingface_hub.constants as hf_constants
 
     monkeypatch.delenv("DEPTHBENCH_WEIGHTS_DIR", raising=False)
-    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", offline_flag)  # False: a closed local port plays the hub
     monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
     monkeypatch.setattr(hf_constants, "ENDPOINT", "http://127.0.0.1:9")
     with pytest.raises(DepthbenchError) as error:
         create("defm-resnet18", weights="defm")
     message = str(error.value)
+    assert ("HF_HUB_OFFLINE" if offline_flag else "cannot reach 127.0.0.1:9") in message
     assert "defm_resnet18.pth" in message
     assert "https://huggingface.co/leggedrobotics/defm/blob/main/defm_resnet18.pth" in message
     assert "--weights PATH" in message and "$DEPTHBENCH_WEIGHTS_DIR/defm_resnet18.pth" in message

@@ -6,11 +6,23 @@ import numpy as np
 import pytest
 import torch
 
-from depthbench.encoders.preprocess import DEFM_MEAN, DEFM_STD, as_metric_depth, defm_channels, defm_preprocess
+from depthbench.encoders.preprocess import (
+    DEFM_MEAN,
+    DEFM_STD,
+    as_metric_depth,
+    defm_normalized_channels,
+    defm_preprocess,
+)
 from depthbench.errors import DepthbenchError
 
 LOG101 = math.log(101.0)  # log1p(100 m), C1's range
 LOG10 = math.log(10.0)  # log1p(9 m), C2's range (the official 9 m quirk)
+
+
+def defm_channels(depth_m):
+    """The un-normalized (C1, C2, C3) channels, read back through the DeFM mean/std."""
+    x = defm_normalized_channels(depth_m)
+    return x * torch.tensor(DEFM_STD).view(1, 3, 1, 1) + torch.tensor(DEFM_MEAN).view(1, 3, 1, 1)
 
 
 def test_channels_by_hand_with_hole_nan_inf_and_far_values():

@@ -82,6 +82,26 @@ def test_stereo_min_z_occlusion_band_and_shadow_where_geometry_puts_them():
     assert (out[:, band : 32 - shadow] == 3.0).all() and (out[:, 32:] == 1.0).all()
 
 
+def test_stereo_drops_grazing_floor_and_textureless_planes():
+    # floor 0.6 m below a 90 deg camera: z = f h / (v - cy), incidence tan(theta) = z / h
+    size, height_m = 64, 0.6
+    v = torch.arange(size, dtype=torch.float32) + 0.5 - size / 2
+    floor = torch.where(v > 0, (size / 2) * height_m / v.clamp_min(1e-3), torch.tensor(0.0))
+    floor = floor.view(1, 1, -1, 1).expand(1, 1, size, size).contiguous()
+    model = build_noise("stereo(hfov_deg=90,subpixel_std_px=0,occlusion=0,max_incidence_deg=80)")
+    out = model(floor, gen())
+    tan_incidence = floor / height_m
+    limit = math.tan(math.radians(80))
+    assert (out[(tan_incidence > 1.2 * limit)] == 0).all()
+    assert (out[(tan_incidence > 0) & (tan_incidence < 0.8 * limit)] > 0).all()
+    # untextured planes: fraction textureless_p of them missing; a rough (nowhere planar) surface keeps its pixels
+    planes_out = build_noise("stereo(subpixel_std_px=0,occlusion=0,textureless_p=0.3)")(planes([2.0] * 16), gen())
+    assert (planes_out == 0).float().mean().item() == pytest.approx(0.3, rel=0.2)
+    rough = 1.0 + 0.05 * torch.rand(16, 1, 64, 64, generator=gen(5))
+    rough_out = build_noise("stereo(subpixel_std_px=0,occlusion=0,textureless_p=0.9)")(rough, gen())
+    assert (rough_out == 0).float().mean().item() < 0.05
+
+
 def test_kinect_depth_lies_on_the_eighth_pixel_disparity_grid():
     model = build_noise("kinect(shadows=0)")
     fb = focal_px(640, 57.0) * 0.075
@@ -158,6 +178,13 @@ def test_edge_noise_only_touches_discontinuities():
     assert flying.std() > 0.3  # spread between the two surfaces
 
 
+def test_slanted_planes_are_not_edges():
+    # a floor seen from 0.6 m height, 90 deg HFOV: depth 0.6 * f / row, steep in image space near the horizon
+    rows = torch.arange(1, 33, dtype=torch.float32).view(1, 1, -1, 1)
+    floor = (0.6 * 32 / rows).expand(1, 1, 32, 32).contiguous()
+    assert torch.equal(build_noise("edge(jump=0.02,p_invalid=1)")(floor, gen()), floor)
+
+
 def test_range_invalidates_outside_and_keeps_inside():
     clean = planes([0.2, 0.5, 3.0, 9.0])
     out = build_noise("range(min_m=0.3,max_m=5)")(clean, gen())
@@ -177,6 +204,15 @@ def test_redwood_loads_a_distortion_table(tmp_path):
     np.save(path, np.full(32000, 1.25, dtype=np.float32))
     out = build_noise(f"redwood(multiplier=0,table={path})")(planes([2.5], size=32), gen())
     assert out.mean().item() == pytest.approx(2.5 / 1.25, rel=0.01)  # undistorted depth z / f
+    # orientation and depth bins: columns >= 40 of 80 (right image half) use bins (1, 2, 1, 1, 1) at 1, 3, 5, 7, 9 m
+    table = np.ones((80, 80, 5), dtype=np.float32)
+    table[:, 40:, 1] = 2.0
+    np.save(path, table)
+    clean = planes([1.0, 2.0, 3.0], size=32)
+    out = build_noise(f"redwood(multiplier=0,table={path})")(clean, gen())
+    expected_right = torch.tensor([1.0, 2.0 / 1.5, 3.0 / 2.0]).view(-1, 1, 1)
+    assert torch.allclose(out[:, 0, :, :16], clean[:, 0, :, :16], rtol=0.01)
+    assert torch.allclose(out[:, 0, :, 16:], expected_right.expand(-1, 32, 16), rtol=0.01)
     np.save(tmp_path / "bad.npy", np.ones(10))
     with pytest.raises(DepthbenchError, match="expected 32000"):
         build_noise(f"redwood(table={tmp_path / 'bad.npy'})")

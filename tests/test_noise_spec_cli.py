@@ -21,7 +21,7 @@ def test_every_spec_round_trips(info):
 
 def test_pipeline_spec_is_canonical_and_applies_in_order():
     model = build_noise(" speckle( p = 0.02 ) + dropout(p=0.05) ")
-    assert model.spec == "speckle(p=0.02,std=0.05,size_px=1)+dropout(p=0.05)"
+    assert model.spec == "speckle(p=0.02,std=0.05,size_px=2)+dropout(p=0.05)"
     assert [m.name for m in model.models] == ["speckle", "dropout"]
     assert build_noise(model.spec).spec == model.spec
     # order matters: range then quantize keeps 0.3 m; quantize(step 1 m) then range drops it (rounded to 0)
@@ -39,8 +39,7 @@ def test_profiles_keep_their_name_and_compose():
     assert isinstance(combined, Pipeline) and combined.expanded_spec.startswith("kinect(")
     clean = torch.full((2, 1, 8, 8), 2.0)
     assert torch.equal(build_noise("clean")(clean, torch.Generator()), clean)
-    assert DEFAULT_TRAIN_AUGMENTATION.split("+")[0].startswith("axial(")
-    assert build_noise(DEFAULT_TRAIN_AUGMENTATION).spec.count("+") == DEFAULT_TRAIN_AUGMENTATION.count("+")
+    assert build_noise(DEFAULT_TRAIN_AUGMENTATION).spec == DEFAULT_TRAIN_AUGMENTATION  # written canonically
 
 
 def test_quoted_values_and_int_params():
@@ -57,6 +56,7 @@ def test_quoted_values_and_int_params():
         ("dropout(p=1.5)", r"p must be in \[0, 1\]"),
         ("dropout(p=nan)", r"p must be finite"),
         ("kinect(subpixel=2.5)", r"expected an integer"),
+        ("kinect(subpixel=inf)", r"expected an integer"),
         ("kinect-v1(p=1)", r"profile 'kinect-v1' takes no parameters"),
         ("dropout(p=0.1,p=0.2)", r"given twice"),
         ("dropout(p)", r"write key=value"),

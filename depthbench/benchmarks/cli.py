@@ -12,6 +12,7 @@ from depthbench.errors import DepthbenchError
 # One line per command module; each adds its own subcommands.
 COMMAND_MODULES: tuple[str, ...] = (
     "depthbench.benchmarks.tasks_cmd",
+    "depthbench.benchmarks.encoders_cmd",
     "depthbench.benchmarks.noise_cmd",
     "depthbench.benchmarks.nav_cmd",
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -56,6 +57,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--batch", type=int, default=256, help="images per call (default 256)")
     bench.add_argument("--seconds", type=float, default=1.0, help="minimum timed seconds per spec (default 1)")
     bench.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    bench.add_argument("--threads", type=int, help="torch CPU threads for this run (default: torch's default)")
     bench.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
     bench.set_defaults(func=_noise_bench)
 
@@ -65,17 +67,7 @@ def _noise_list(args: argparse.Namespace) -> int:
 
     infos = list_noise_models()
     if args.json:
-        rows = [
-            {
-                "name": i.name,
-                "kind": i.kind,
-                "summary": i.summary,
-                "source": i.source,
-                "params": i.params,
-                "spec": i.spec,
-            }
-            for i in infos
-        ]
+        rows = [dataclasses.asdict(i) for i in infos]
         print(json.dumps(rows, indent=2))
         return 0
     table = Table(title="depthbench noise models and sensor profiles", show_lines=True)
@@ -132,6 +124,8 @@ def _noise_preview(args: argparse.Namespace) -> int:
     from depthbench.noise import build_noise
     from depthbench.noise.scene import synthetic_depth
 
+    if args.rows < 1 or args.size < 2 or args.png_scale <= 0:
+        raise DepthbenchError("need --rows >= 1, --size >= 2 and --png-scale > 0")
     model = build_noise(args.spec)
     if args.input is None:
         clean = synthetic_depth(args.rows, args.size, args.size, seed=args.seed)
@@ -181,8 +175,9 @@ def _noise_preview(args: argparse.Namespace) -> int:
     return 0
 
 
-def time_noise(model: Any, depth: Any, generator: Any, min_seconds: float) -> float:
-    """Seconds per call of `model(depth, generator)`: 2 warm-up calls, then repeat until `min_seconds` have passed."""
+def time_noise(model: Any, depth: Any, generator: Any, min_seconds: float) -> tuple[float, float]:
+    """(wall, process CPU) seconds per call of `model(depth, generator)`: 2 warm-up calls, then repeat until
+    `min_seconds` of wall time have passed. CPU time is the steadier number on a machine shared with other jobs."""
     import torch
 
     def sync() -> None:
@@ -192,14 +187,14 @@ def time_noise(model: Any, depth: Any, generator: Any, min_seconds: float) -> fl
     for _ in range(2):
         model(depth, generator)
     sync()
-    calls, start = 0, time.perf_counter()
+    calls, start, cpu_start = 0, time.perf_counter(), time.process_time()
     while True:
         model(depth, generator)
         calls += 1
         sync()
         elapsed = time.perf_counter() - start
         if elapsed >= min_seconds and calls >= 3:
-            return elapsed / calls
+            return elapsed / calls, (time.process_time() - cpu_start) / calls
 
 
 def _noise_bench(args: argparse.Namespace) -> int:
@@ -209,37 +204,50 @@ def _noise_bench(args: argparse.Namespace) -> int:
     from depthbench.noise import DEFAULT_TRAIN_AUGMENTATION, build_noise, list_noise_models
     from depthbench.noise.scene import synthetic_depth
 
-    if args.size < 2 or args.batch < 1 or args.seconds <= 0:
-        raise DepthbenchError("need --size >= 2, --batch >= 1 and --seconds > 0")
+    if args.size < 2 or args.batch < 1 or args.seconds <= 0 or (args.threads is not None and args.threads < 1):
+        raise DepthbenchError("need --size >= 2, --batch >= 1, --seconds > 0 and --threads >= 1")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)  # this benchmark process only
     labels = args.specs or [i.name for i in list_noise_models()] + ["train"]
     specs = [(label, DEFAULT_TRAIN_AUGMENTATION if label == "train" else label) for label in labels]
     models = [(label, build_noise(spec)) for label, spec in specs]  # parse all before timing anything
-    depth = synthetic_depth(args.batch, args.size, args.size).to(args.device)
+    try:
+        device = torch.device(args.device)
+        torch.empty(1, device=device)
+    except (RuntimeError, AssertionError) as exc:
+        raise DepthbenchError(f"cannot use device '{args.device}' ({exc}); use --device cpu") from None
+    depth = synthetic_depth(args.batch, args.size, args.size).to(device)
     generator = torch.Generator(device=depth.device).manual_seed(0)
     rows = []
     for label, model in tqdm(models, desc="noise bench", disable=args.json):
-        seconds = time_noise(model, depth, generator, args.seconds)
+        seconds, cpu_seconds = time_noise(model, depth, generator, args.seconds)
         rows.append(
             {
                 "spec": "DEFAULT_TRAIN_AUGMENTATION" if label == "train" else model.spec,
                 "ms_per_batch": 1e3 * seconds,
+                "cpu_ms_per_batch": 1e3 * cpu_seconds,
                 "images_per_s": args.batch / seconds,
                 "mpixels_per_s": args.batch * args.size**2 / seconds / 1e6,
             }
         )
     setting = (
-        f"batch {args.batch} x {args.size}x{args.size}, {depth.device.type}, torch threads {torch.get_num_threads()}"
+        f"batch {args.batch} x {args.size}x{args.size}, {depth.device.type}, torch threads {torch.get_num_threads()}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"
     )
     if args.json:
         print(json.dumps({"setting": setting, "rows": rows}, indent=2))
         return 0
     table = Table(title=f"noise throughput: {setting}")
     table.add_column("spec", overflow="fold")
-    for column in ("ms / batch", "images / s", "Mpixel / s"):
+    for column in ("ms / batch", "CPU ms / batch", "images / s", "Mpixel / s"):
         table.add_column(column, justify="right")
     for row in rows:
         table.add_row(
-            row["spec"], f"{row['ms_per_batch']:.2f}", f"{row['images_per_s']:,.0f}", f"{row['mpixels_per_s']:.1f}"
+            row["spec"],
+            f"{row['ms_per_batch']:.2f}",
+            f"{row['cpu_ms_per_batch']:.2f}",
+            f"{row['images_per_s']:,.0f}",
+            f"{row['mpixels_per_s']:.1f}",
         )
     Console().print(table)
     if any(label == "train" for label, _ in specs):

@@ -55,6 +55,7 @@ class ScratchCnn(nn.Module):
         self.fc = nn.Linear(64 * 4 * 4, hidden)
         self.global_dim = hidden
         self.dense_channels = [64]
+        self.dense_strides = [8]
 
     def preprocess(self, depth_m: torch.Tensor) -> torch.Tensor:
         return unit_depth(depth_m)
@@ -80,6 +81,7 @@ class ImagenetResNet18(nn.Module):
             setattr(self, name, getattr(net, name))
         self.global_dim = 512
         self.dense_channels = [128, 256, 512]
+        self.dense_strides = [8, 16, 32]
 
     def preprocess(self, depth_m: torch.Tensor) -> torch.Tensor:
         return imagenet_depth(depth_m)

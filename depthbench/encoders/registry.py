@@ -139,6 +139,7 @@ def get_encoder_info(name: str) -> EncoderInfo:
 
 
 def list_encoders() -> list[EncoderInfo]:
-    """Every registered encoder, sorted by family then name."""
+    """Every registered encoder: DeFM first, then baselines, then plugins; by name within a family."""
     load_encoders()
-    return sorted(_REGISTRY.values(), key=lambda info: (info.family, info.name))
+    order = {"defm-vit": 0, "defm-cnn": 1, "baseline": 2}
+    return sorted(_REGISTRY.values(), key=lambda info: (order.get(info.family, 3), info.family, info.name))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
+import urllib.parse
 from pathlib import Path
 
 import torch
@@ -42,12 +44,21 @@ def resolve_weights(info: EncoderInfo, weights: str | os.PathLike) -> tuple[Path
 def _download(info: EncoderInfo, keyword: str, source: WeightsSource) -> Path:
     try:
         if source.hf_repo is not None:
-            from huggingface_hub import hf_hub_download
+            from huggingface_hub import constants, hf_hub_download
+            from huggingface_hub.errors import LocalEntryNotFoundError
 
+            try:  # the cache first: no network round trip when the file was downloaded before
+                return Path(hf_hub_download(repo_id=source.hf_repo, filename=source.filename, local_files_only=True))
+            except LocalEntryNotFoundError:
+                pass
+            if constants.HF_HUB_OFFLINE:
+                raise ConnectionError("HF_HUB_OFFLINE is set") from None
+            _require_reachable(constants.ENDPOINT)
             return Path(hf_hub_download(repo_id=source.hf_repo, filename=source.filename))
         if source.url is not None:
             target = Path(torch.hub.get_dir()) / "checkpoints" / source.filename
             if not target.is_file():
+                _require_reachable(source.url)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 torch.hub.download_url_to_file(source.url, str(target), progress=True)
             return target
@@ -61,6 +72,18 @@ def _download(info: EncoderInfo, keyword: str, source: WeightsSource) -> Path:
         f"{keyword} weights {source.filename} for {info.name} have no public download; put the file in "
         f"${WEIGHTS_DIR_ENV}/{source.filename} or pass --weights PATH"
     )
+
+
+def _require_reachable(url: str, timeout_s: float = 3.0) -> None:
+    """Fail fast when the host cannot be reached: huggingface_hub otherwise retries for ~25 s before giving up."""
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")):
+        return  # behind a proxy a direct connection test says nothing
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConnectionError(f"cannot reach {parts.hostname}:{port} ({exc})") from None
 
 
 def file_sha256(path: Path) -> str:
