@@ -69,7 +69,8 @@ def load_scene_file(path: str | Path, *, y_up: bool = True) -> trimesh.Trimesh:
     if path.suffix.lower() not in (".glb", ".gltf", ".ply", ".obj"):
         raise DepthbenchError(f"scene file {path} has unsupported type '{path.suffix}'; use .glb, .gltf, .ply or .obj")
     try:
-        loaded = trimesh.load(path, force="mesh", process=False)
+        # Geometry only: textures are not needed for depth (and HM3D's Basis-compressed ones would not decode).
+        loaded = trimesh.load(path, force="mesh", process=False, skip_materials=True)
     except Exception as exc:  # trimesh raises many types for corrupt files
         raise DepthbenchError(f"could not read scene file {path}: {exc}") from None
     if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
