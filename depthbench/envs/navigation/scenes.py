@@ -21,6 +21,7 @@ from depthbench.errors import DepthbenchError
 # (x, y, z)_habitat -> (x, -z, y)_depthbench
 HABITAT_TO_NAV = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 PROCEDURAL_SCHEME = "procedural://"
+HABITAT_SCENE_PREFIX = "data/scene_datasets/"
 
 
 @dataclass
@@ -86,7 +87,8 @@ def load_scene_file(path: str | Path, *, y_up: bool = True) -> trimesh.Trimesh:
 def resolve_scene(scene_id: str, *, scene_dir: str | Path | None = None, floor_z: float = 0.0) -> Scene:
     """A Scene from an episode's scene_id: `procedural://...` ids are regenerated, anything else is a mesh file.
 
-    Relative file ids are looked up under `scene_dir` (as habitat-lab's `dataset.scenes_dir`).
+    Relative file ids are looked up under `scene_dir` (as habitat-lab's `dataset.scenes_dir`), else the working
+    directory.
     """
     if scene_id.startswith(PROCEDURAL_SCHEME):
         from depthbench.envs.navigation.procedural import scene_from_id
@@ -94,7 +96,9 @@ def resolve_scene(scene_id: str, *, scene_dir: str | Path | None = None, floor_z
         return scene_from_id(scene_id)
     path = Path(scene_id)
     if not path.is_absolute() and scene_dir is not None:
-        path = Path(scene_dir) / path
+        # habitat-lab PointNavDatasetV1: ids start with "data/scene_datasets/", replaced by dataset.scenes_dir
+        relative = scene_id[len(HABITAT_SCENE_PREFIX) :] if scene_id.startswith(HABITAT_SCENE_PREFIX) else scene_id
+        path = Path(scene_dir) / relative
     return Scene(scene_id=scene_id, mesh=load_scene_file(path), floor_z=floor_z)
 
 
