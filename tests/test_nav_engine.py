@@ -18,6 +18,7 @@ from depthbench.envs.navigation.scenes import (
     habitat_to_nav_position,
     load_scene_file,
     nav_to_habitat_position,
+    resolve_scene,
     yaw_to_habitat_quaternion,
 )
 from depthbench.errors import DepthbenchError
@@ -98,6 +99,11 @@ def test_scene_file_y_up_is_rotated_and_missing_file_is_clear(tmp_path):
         assert np.allclose(depth[0, :3], 3.0, atol=1e-3)  # looking along +y (Habitat -z) at the wall
     with pytest.raises(DepthbenchError, match="scene file not found"):
         load_scene_file(tmp_path / "missing.glb")
+    # habitat-lab scene ids carry a data/scene_datasets/ prefix that scenes_dir replaces
+    (tmp_path / "gibson").mkdir()
+    mesh.export(tmp_path / "gibson" / "Adrian.glb")
+    scene = resolve_scene("data/scene_datasets/gibson/Adrian.glb", scene_dir=tmp_path)
+    assert np.allclose(scene.mesh.bounds, [[-5, -5, -0.1], [5, 5, 3]], atol=1e-5)
 
 
 def open_room(width=6.0, depth=4.0, extra=()):

@@ -66,11 +66,11 @@ def test_random_policy_almost_never_succeeds():
     assert all(d["spl"] == 0.0 for d in done if d["success"] == 0.0)
 
 
-def room_dataset(tmp_path, episodes):
+def room_dataset(tmp_path, episodes, extra_boxes=()):
     """A 6 x 4 m room with 0.1 m walls saved as a Habitat (Y-up) .ply, and a PointNav file for it."""
     t = 0.1
     boxes = [([-t, -t, -0.1], [6 + t, 4 + t, 0]), ([-t, -t, 0], [6 + t, 0, 2.5]), ([-t, 4, 0], [6 + t, 4 + t, 2.5])]
-    boxes += [([-t, 0, 0], [0, 4, 2.5]), ([6, 0, 0], [6 + t, 4, 2.5])]
+    boxes += [([-t, 0, 0], [0, 4, 2.5]), ([6, 0, 0], [6 + t, 4, 2.5]), *extra_boxes]
     mesh = trimesh.util.concatenate([trimesh.creation.box(bounds=np.array(b, float)) for b in boxes])
     mesh.vertices = mesh.vertices @ HABITAT_TO_NAV  # navigation frame -> Habitat's Y-up frame
     mesh.export(tmp_path / "room.ply")
@@ -207,6 +207,9 @@ def test_bad_inputs_are_clear_errors(tmp_path):
         room_env(tmp_path, [((1.0, 1.0), 0.0, (8.0, 1.0))])  # goal outside the room
     with pytest.raises(DepthbenchError, match="off the navmesh"):
         room_env(tmp_path, [((1.0, 1.0), 0.0, (3.0, 4.05))])  # goal inside the wall
+    divided = room_dataset(tmp_path, [((1.0, 1.0), 0.0, (5.0, 1.0))], extra_boxes=[([2.9, 0, 0], [3.1, 4, 2.5])])
+    with pytest.raises(DepthbenchError, match="not connected"):
+        make_task("pointnav", num_envs=1, overrides={"dataset": {"path": divided}})
     path = room_dataset(tmp_path, [((1.0, 1.0), 0.0, (3.0, 1.0))])
     (tmp_path / "room.ply").unlink()
     with pytest.raises(DepthbenchError, match="scene file not found"):
@@ -244,3 +247,22 @@ def test_gymnasium_vector_adapter_wraps_pointnav():
     assert obs["depth"].shape == (2, 1, 32, 32) and env.single_action_space.shape == (1,)
     obs, reward, terminated, truncated, info = env.step(np.zeros((2, 1), np.float32))  # STOP ends both episodes
     assert terminated.all() and not truncated.any() and len(info["finished_episodes"]) == 2
+
+
+def test_small_field_cache_recomputes_evicted_fields_identically():
+    """With fewer cache slots than episodes, fields are fast-marched on reset and evicted LRU, never while in use."""
+
+    def rollout(cache_size):
+        env = make_task("pointnav", num_envs=3, seed=2, overrides=SMALL | {"field_cache_size": cache_size})
+        rng = np.random.default_rng(1)
+        out = []
+        for _ in range(40):
+            _, reward, _, extras = env.step(torch.tensor(rng.integers(0, 4, (3, 1)), dtype=torch.float32))
+            out.append(reward.clone())
+            out += [torch.tensor([f["distance_to_goal"], f["soft_spl"]]) for f in extras["finished_episodes"]]
+        return env, torch.cat([t.flatten() for t in out])
+
+    small, a = rollout(0)  # capacity becomes num_envs + 1 = 4 < 24 episodes
+    big, b = rollout(512)
+    assert small.engine.fields.capacity == 4 and big.engine.fields.capacity == 512
+    assert torch.allclose(a, b)

@@ -50,7 +50,7 @@ def _episodes(args: argparse.Namespace) -> int:
     cfg["dataset"]["episodes_per_scene"] = args.episodes_per_scene
     agent = resolve_agent(cfg)
     if not args.scene:
-        _, _, episodes, _ = build_dataset(cfg, agent)
+        _, _, episodes, _, _ = build_dataset(cfg, agent)
     else:
         data, nav = cfg["dataset"], cfg["navmesh"]
         rules = GeneratorRules(

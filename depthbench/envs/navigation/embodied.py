@@ -123,6 +123,7 @@ class EmbodiedNavEnv(VecEnv):
         rules = GeneratorRules(
             closest_dist_limit_m=cfg["goal_distance_m"][0],
             furthest_dist_limit_m=cfg["goal_distance_m"][1],
+            geodesic_to_euclid_min_ratio=cfg["geodesic_to_euclid_min_ratio"],
             number_retries_per_target=cfg["number_retries_per_target"],
         )
         self.episodes: list[Episode] = []
@@ -135,7 +136,10 @@ class EmbodiedNavEnv(VecEnv):
                 rng = np.random.default_rng([SPLIT_SEED_BASE[cfg["split"]] + k, 11, len(families)])
                 for _ in range(cfg["episodes_per_scene"]):
                     body = sample_embodiment(cfg, rng)
-                    grid = self.clearance.navgrid(scans, k, body["radius_m"], body["height_m"])
+                    # Plan with a margin: a path that grazes obstacles at exactly the radius cannot be followed
+                    # with finite steps; geodesics, starts and goals keep planning_margin_m of slack.
+                    radius = body["radius_m"] + cfg["planning_margin_m"]
+                    grid = self.clearance.navgrid(scans, k, radius, body["height_m"])
                     made = generate_episodes(
                         grid,
                         scene.scene_id,

@@ -12,6 +12,7 @@ Grids of all scenes of a task are packed into flat arrays (`GridAtlas`) and geod
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -120,13 +121,16 @@ class NavGrid:
             cy = np.bincount(labels, iy, self.num_islands + 1) / np.maximum(count, 1)
             dist = np.hypot(ix - cx[labels], iy - cy[labels]) * cell
             np.maximum.at(self.island_radius_m, labels, dist)
-        # Outward normals of the navigable boundary (gradient of a signed distance), for sliding along walls.
-        signed = ndimage.distance_transform_edt(self.navigable) - ndimage.distance_transform_edt(~self.navigable)
-        gy_, gx_ = np.gradient(signed)
-        norm = np.maximum(np.hypot(gx_, gy_), 1e-9)
-        self.normal = np.stack([gx_ / norm, gy_ / norm]).astype(np.float32)  # points into navigable space
         # Nearest navigable cell of every cell, to extend geodesic fields smoothly past the boundary.
         _, self._nearest = ndimage.distance_transform_edt(~self.navigable, return_indices=True)
+
+    @functools.cached_property
+    def normal(self) -> np.ndarray:
+        """(2, ny, nx) unit normals of the navigable boundary pointing into navigable space (for sliding)."""
+        signed = ndimage.distance_transform_edt(self.navigable) - ndimage.distance_transform_edt(~self.navigable)
+        gy, gx = np.gradient(signed)
+        norm = np.maximum(np.hypot(gx, gy), 1e-9)
+        return np.stack([gx / norm, gy / norm]).astype(np.float32)
 
     @classmethod
     def from_scene(cls, scene: Scene, agent: AgentShape) -> NavGrid:
@@ -145,6 +149,15 @@ class NavGrid:
         inside = (ij[..., 0] >= 0) & (ij[..., 0] < self.nx) & (ij[..., 1] >= 0) & (ij[..., 1] < self.ny)
         iy, ix = self.cell_of(xy)
         return inside & self.navigable[iy, ix]
+
+    def nearest_navigable(self, xy: np.ndarray) -> np.ndarray:
+        """xy itself when navigable, else the centre of the nearest navigable cell."""
+        xy = np.asarray(xy, float)[:2]
+        if self.is_navigable(xy):
+            return xy
+        iy, ix = self.cell_of(xy)
+        near_y, near_x = self._nearest[:, iy, ix]
+        return self.origin + (np.array([near_x, near_y]) + 0.5) * self.cell
 
     def island_of(self, xy: np.ndarray) -> np.ndarray:
         iy, ix = self.cell_of(xy)
