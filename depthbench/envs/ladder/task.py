@@ -129,6 +129,8 @@ class LadderTask(VecEnv):
         self.last_actions = np.zeros((n, self.num_actions))
         self._rungs = np.zeros((n, self.rung_slots + 1, 3))  # real rungs, then the platform edge repeated
         self._goal = np.zeros((n, 3))
+        self._ladder_state = np.zeros((n, 3))  # rung radius (m), sin and cos of the ladder angle
+        self._platform = np.zeros((n, 2))  # x of the platform's front face, its top's height (m)
         self._goal_distance = np.zeros(n)
         self._max_height = np.zeros(n)
         self._start_height = np.zeros(n)
@@ -185,6 +187,9 @@ class LadderTask(VecEnv):
             self._rungs[i] = edge
             self._rungs[i, : len(centers)] = centers
             self._goal[i] = [params.platform_edge_x_m + GOAL_PAST_EDGE_M, 0.0, params.height_m + STANDING_BASE_HEIGHT_M]
+            angle = math.radians(params.angle_deg)
+            self._ladder_state[i] = [params.rung_radius_m, math.sin(angle), math.cos(angle)]
+            self._platform[i] = [params.platform_edge_x_m, params.height_m]
         base = self.engine.qpos[ids, :3]
         self._goal_distance[ids] = np.linalg.norm(self._goal[ids] - base, axis=1)
         self._max_height[ids] = base[:, 2]
@@ -236,15 +241,13 @@ class LadderTask(VecEnv):
         foot_to_rungs = self._rungs[:, None] - feet[:, :, None]  # (N, 4, R, 3)
         closest = np.argmin(np.linalg.norm(foot_to_rungs, axis=3), axis=2)
         foot_rung = np.take_along_axis(foot_to_rungs, closest[:, :, None, None], axis=2)[:, :, 0]
-        angles = np.radians([p.angle_deg for p in self.params])
         privileged = np.concatenate(
             [
                 policy,
                 in_base(qvel[:, :3]),
                 in_base(near_rungs).reshape(n, -1),
                 in_base(foot_rung).reshape(n, -1),
-                np.array([[p.rung_radius_m] for p in self.params]),
-                np.stack([np.sin(angles), np.cos(angles)], axis=1),
+                self._ladder_state,
                 np.concatenate(self._foot_contacts, axis=1),
             ],
             axis=1,
@@ -278,10 +281,8 @@ class LadderTask(VecEnv):
         self._collision_steps += touching > 0
         self._max_height = np.maximum(self._max_height, base_pos[:, 2])
 
-        edge_x = np.array([p.platform_edge_x_m for p in self.params])
-        platform_z = np.array([p.height_m for p in self.params])
-        success = (base_pos[:, 0] > edge_x + self.cfg["success"]["platform_margin_m"]) & (
-            base_pos[:, 2] > platform_z + self.cfg["success"]["height_above_m"]
+        success = (base_pos[:, 0] > self._platform[:, 0] + self.cfg["success"]["platform_margin_m"]) & (
+            base_pos[:, 2] > self._platform[:, 1] + self.cfg["success"]["height_above_m"]
         )
         fall = (
             (rot[:, 2, 2] < term["upside_down_cos"])
