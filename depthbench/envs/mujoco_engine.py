@@ -16,9 +16,11 @@ state the policy sees, by a forward pass after the last substep: a 64x64 image c
 casting it every substep would cost ~10x. (The rangefinder `interval` attribute was tried first: its schedule
 drifts with floating-point time, leaving images a substep or a control step stale.)
 MuJoCo excludes the geoms of the camera's own body from its rays, and geoms whose alpha is 0. Rangefinders know no
-geom groups, so `ray_groups` is applied by making every geom outside those groups transparent (alpha 0, material
-cleared) before compiling; use it to keep a duplicate representation out of the rays (e.g. a hand's visual meshes
-when its collision boxes match them), never to hide what a real sensor would see. A camera on the world body gets
+geom groups, so `ray_groups` is applied before compiling: visual-only geoms outside those groups are deleted (their
+bodies keep the mass and inertia they gave), collision geoms outside them become transparent. Use it to keep a
+duplicate representation out of the rays (e.g. a hand's visual meshes when its collision boxes match them), never to
+hide what a real sensor would see. Ray cost: every geom costs every ray a bounding test, and a ray that enters a
+mesh's bounds costs ~5 us (measured), so meshes in view dominate the depth cost. A camera on the world body gets
 a mount body of its own, so the floor stays visible.
 
 API, for a task:
@@ -286,9 +288,27 @@ class BatchedMujoco:
 
 
 def _hide_from_rays(spec: mujoco.MjSpec, ray_groups: set[int]) -> None:
-    """Make geoms outside `ray_groups` transparent, the one exclusion MuJoCo's rangefinders honour."""
-    for geom in spec.geoms:
-        if geom.group not in ray_groups:
+    """Keep geoms outside `ray_groups` out of the rangefinders' rays.
+
+    Visual-only geoms (no contacts) there are deleted, their bodies keeping the mass and inertia they gave: a
+    rangefinder pays for every geom, transparent or not, and meshes cost the most. Collision geoms there become
+    transparent (alpha 0), the one exclusion MuJoCo's rangefinders honour.
+    """
+    hidden = [geom for geom in spec.geoms if geom.group not in ray_groups]
+    visual = [geom for geom in hidden if geom.contype == 0 and geom.conaffinity == 0]
+    if visual:
+        model = spec.compile()
+        for body in {geom.parent.name: geom.parent for geom in visual}.values():
+            index = model.body(body.name).id
+            body.explicitinertial = True
+            body.mass = float(model.body_mass[index])
+            body.ipos = model.body_ipos[index].tolist()
+            body.iquat = model.body_iquat[index].tolist()
+            body.inertia = model.body_inertia[index].tolist()
+        for geom in visual:
+            spec.delete(geom)
+    for geom in hidden:
+        if geom.contype != 0 or geom.conaffinity != 0:
             geom.material = ""
             geom.rgba = [geom.rgba[0], geom.rgba[1], geom.rgba[2], 0.0]
 
