@@ -1,0 +1,144 @@
+"""Depth images by Embree ray casting: every environment's rays in one batched call per step.
+
+All scenes of a task are placed side by side in ONE Embree scene (shifted along x, far enough apart that no ray within
+the depth range can reach a neighbour), so a single `run` call renders N agents in N different scenes. Per-pixel
+directions are precomputed once in the body frame (x forward, y left, z up) and scaled so their optical-axis
+component is 1: Embree's hit parameter t is then directly the planar (z) depth that Habitat's depth sensor and real
+depth cameras report, with no per-ray division.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import trimesh
+from embreex import rtcore_scene
+from embreex.mesh_construction import TriangleMesh
+
+from depthbench.envs.navigation.scenes import Scene
+from depthbench.errors import DepthbenchError
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    """A pinhole depth camera: square pixels, horizontal FOV, pitch (negative looks down, as Habitat's sensor
+    orientation), and a valid range: returns outside [min_depth_m, max_depth_m] read 0 (no return), as real sensors
+    report them (Habitat instead clips to the range; 0 is depthbench's contract for 'invalid')."""
+
+    width: int
+    height: int
+    hfov_deg: float
+    min_depth_m: float
+    max_depth_m: float
+    tilt_deg: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.width < 1 or self.height < 1:
+            raise DepthbenchError(f"depth image size must be positive, got {self.width}x{self.height}")
+        if not 0 < self.hfov_deg < 180:
+            raise DepthbenchError(f"camera hfov_deg must be in (0, 180), got {self.hfov_deg}")
+        if not 0 <= self.min_depth_m < self.max_depth_m:
+            raise DepthbenchError(f"need 0 <= min_depth_m < max_depth_m, got {self.min_depth_m}, {self.max_depth_m}")
+
+    @property
+    def focal_px(self) -> float:
+        return (self.width / 2) / math.tan(math.radians(self.hfov_deg) / 2)
+
+
+def camera_ray_directions(spec: CameraSpec) -> np.ndarray:
+    """(H*W, 3) float32 body-frame directions of pixel centres, row-major, optical-axis component 1."""
+    f = spec.focal_px
+    u = np.arange(spec.width) + 0.5 - spec.width / 2
+    v = np.arange(spec.height) + 0.5 - spec.height / 2
+    vv, uu = np.meshgrid(v, u, indexing="ij")
+    cam = np.stack([np.ones_like(uu), -uu / f, -vv / f], axis=-1).reshape(-1, 3)  # right = -y, down = -z
+    pitch = math.radians(-spec.tilt_deg)  # rotation about +y (left): positive pitch tilts the axis downwards
+    rot = np.array([[math.cos(pitch), 0, math.sin(pitch)], [0, 1, 0], [-math.sin(pitch), 0, math.cos(pitch)]])
+    return (cam @ rot.T).astype(np.float32)
+
+
+class World:
+    """The scenes of one task in one Embree scene; agents address their scene by index and local coordinates."""
+
+    def __init__(self, scenes: Sequence[Scene], camera: CameraSpec, *, threads: int = 1) -> None:
+        self.scenes = list(scenes)
+        # Embree releases the GIL, so the one batched query is split across a few threads (one per core).
+        self.threads = max(1, threads)
+        self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
+        self.camera = camera
+        self.directions_body = camera_ray_directions(camera)
+        # Longest ray (in metres) that can still return a valid depth, plus a margin: the gap between scenes.
+        reach = camera.max_depth_m * float(np.linalg.norm(self.directions_body, axis=1).max())
+        offsets, cursor = [], 0.0
+        vertices, faces, base = [], [], 0
+        for scene in self.scenes:
+            lo, hi = scene.mesh.bounds
+            offsets.append(np.array([cursor - lo[0], 0.0, 0.0]))
+            vertices.append(np.asarray(scene.mesh.vertices) + offsets[-1])
+            faces.append(np.asarray(scene.mesh.faces) + base)
+            base += len(scene.mesh.vertices)
+            cursor += (hi[0] - lo[0]) + reach + 1.0
+        self.offsets = np.stack(offsets)
+        self._embree = rtcore_scene.EmbreeScene()
+        TriangleMesh(self._embree, np.concatenate(vertices).astype(np.float32), np.concatenate(faces).astype(np.int32))
+        self._buffers: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def _buffers_for(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if n not in self._buffers:
+            p = len(self.directions_body)
+            dists = np.full(n * p, self.camera.max_depth_m, dtype=np.float32)
+            self._buffers[n] = (np.empty((n, p, 3), np.float32), np.empty((n, p, 3), np.float32), dists)
+        return self._buffers[n]
+
+    def render(self, scene_index: np.ndarray, camera_position: np.ndarray, yaw: np.ndarray) -> np.ndarray:
+        """Planar depth (N, H, W) float32 in metres for cameras at local positions (N, 3) with yaw (N,) in rad."""
+        n = len(scene_index)
+        origins, directions, dists = self._buffers_for(n)
+        origins[:] = (camera_position + self.offsets[scene_index])[:, None, :]
+        c, s = np.cos(yaw)[:, None].astype(np.float32), np.sin(yaw)[:, None].astype(np.float32)
+        bx, by, bz = self.directions_body[:, 0], self.directions_body[:, 1], self.directions_body[:, 2]
+        directions[:, :, 0] = c * bx - s * by
+        directions[:, :, 1] = s * bx + c * by
+        directions[:, :, 2] = bz
+        dists.fill(self.camera.max_depth_m)  # Embree writes each hit's t (= planar depth) into this buffer
+        flat_o, flat_d = origins.reshape(-1, 3), directions.reshape(-1, 3)
+        if self._pool is None:
+            prim = self._embree.run(flat_o, flat_d, dists=dists)
+        else:
+            bounds = np.linspace(0, len(dists), self.threads + 1).astype(int)
+            chunks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+            prim = np.concatenate(
+                list(self._pool.map(lambda c: self._embree.run(flat_o[c], flat_d[c], dists=dists[c]), chunks))
+            )
+        valid = (prim >= 0) & (dists >= self.camera.min_depth_m)
+        return np.where(valid, dists, np.float32(0.0)).reshape(n, self.camera.height, self.camera.width)
+
+
+def render_naive(
+    meshes: Sequence[trimesh.Trimesh],
+    camera: CameraSpec,
+    scene_index: np.ndarray,
+    camera_position: np.ndarray,
+    yaw: np.ndarray,
+) -> np.ndarray:
+    """Reference renderer: one trimesh ray query per environment (what a straightforward port would do).
+
+    Used by `depthbench bench env` as the baseline the batched `World.render` is compared with.
+    """
+    body = camera_ray_directions(camera).astype(np.float64)
+    unit = body / np.linalg.norm(body, axis=1, keepdims=True)
+    axis = camera_ray_directions(CameraSpec(1, 1, 90.0, 0.0, 1.0, camera.tilt_deg))[0]  # optical axis, body frame
+    out = np.zeros((len(scene_index), camera.height * camera.width), np.float32)
+    for i, (k, position, angle) in enumerate(zip(scene_index, camera_position, yaw, strict=True)):
+        rot = np.array([[math.cos(angle), -math.sin(angle), 0], [math.sin(angle), math.cos(angle), 0], [0, 0, 1]])
+        dirs = unit @ rot.T
+        origins = np.repeat(position[None], len(dirs), axis=0)
+        locations, ray_index, _ = meshes[k].ray.intersects_location(origins, dirs, multiple_hits=False)
+        depth = (locations - position) @ (rot @ axis)
+        keep = (depth >= camera.min_depth_m) & (depth <= camera.max_depth_m)
+        out[i, ray_index[keep]] = depth[keep]
+    return out.reshape(len(scene_index), camera.height, camera.width)
