@@ -77,7 +77,9 @@ def run_ablation(
     if spec_path.is_file():
         saved = json.loads(spec_path.read_text())
         if saved != spec:
-            raise DepthbenchError(f"{out} holds a different ablation ({spec_path}); use another --out or the same flags")
+            raise DepthbenchError(
+                f"{out} holds a different ablation ({spec_path}); use another --out or the same flags"
+            )
     write_json_atomic(spec_path, spec)
 
     for encoder in encoders:
@@ -100,8 +102,9 @@ def run_ablation(
                     path = eval_path(run_dir, eval_noise)
                     if path.is_file():
                         continue
-                    result = evaluate_checkpoint(checkpoint, eval_noise=eval_noise, episodes=episodes, seed=seed,
-                                                 show_progress=show_progress)
+                    result = evaluate_checkpoint(
+                        checkpoint, eval_noise=eval_noise, episodes=episodes, seed=seed, show_progress=show_progress
+                    )
                     write_metrics(result, path)
     results = summarize_ablation(out)
     write_json_atomic(out / RESULTS_FILE, results)
@@ -166,7 +169,16 @@ def robustness_drop(clean: list[float], noisy: list[float], *, seed: int = 0) ->
     sr_clean = sum(clean) / len(clean)
     sr_noisy = sum(noisy) / len(noisy)
     if sr_clean == 0:
-        return {"mean": float("nan"), "ci95": [float("nan"), float("nan")], "n": len(noisy), "method": "bootstrap-ratio"}
+        return {
+            "mean": float("nan"),
+            "ci95": [float("nan"), float("nan")],
+            "n": len(noisy),
+            "method": "bootstrap-ratio",
+        }
     lo, hi = stats.ratio_interval(noisy, clean, seed=seed)
-    return {"mean": (sr_clean - sr_noisy) / sr_clean, "ci95": [1 - hi, 1 - lo], "n": len(noisy),
-            "method": "bootstrap-ratio"}
+    return {
+        "mean": (sr_clean - sr_noisy) / sr_clean,
+        "ci95": [1 - hi, 1 - lo],
+        "n": len(noisy),
+        "method": "bootstrap-ratio",
+    }

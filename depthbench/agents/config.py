@@ -1,7 +1,7 @@
 """Run configuration: `configs/agents/<task>.yaml`, then a preset, then CLI flags, then `--set` overrides.
 
-One plain dict (Isaac Lab's agent cfg as data, rsl-rl's train_cfg derived from it), saved whole in every run manifest and
-checkpoint so a run can be evaluated, resumed or exported from its directory alone.
+One plain dict (Isaac Lab's agent cfg as data, rsl-rl's train_cfg derived from it), saved whole in every run manifest
+and checkpoint so a run can be evaluated, resumed or exported from its directory alone.
 """
 
 from __future__ import annotations
@@ -92,9 +92,7 @@ def validate(cfg: dict[str, Any]) -> None:
         if not isinstance(cfg[key], int) or cfg[key] < 1:
             raise DepthbenchError(f"config '{key}' must be a positive integer, got {cfg[key]!r}")
     if cfg["encoder"]["mode"] not in ("auto", "frozen", "finetune", "partial"):
-        raise DepthbenchError(
-            f"encoder.mode must be auto, frozen, finetune or partial, got {cfg['encoder']['mode']!r}"
-        )
+        raise DepthbenchError(f"encoder.mode must be auto, frozen, finetune or partial, got {cfg['encoder']['mode']!r}")
     from depthbench.noise import build_noise
 
     build_noise(str(cfg["train_noise"]))  # unknown noise names fail here with the noise library's message
@@ -182,7 +180,9 @@ def distillation_train_cfg(cfg: dict[str, Any], teacher_cfg: dict[str, Any]) -> 
     frozen = encoder_mode(cfg) == "frozen"
     teacher_groups = teacher_cfg["teacher_obs_groups"]["actor"]
     if DEPTH_GROUP in teacher_groups:
-        raise DepthbenchError("the teacher checkpoint routes depth; distill from a privileged teacher (train --teacher)")
+        raise DepthbenchError(
+            "the teacher checkpoint routes depth; distill from a privileged teacher (train --teacher)"
+        )
     student_groups = route_obs_groups({"student": cfg["obs_groups"]["actor"]}, frozen)["student"]
     dist = cfg["distillation"]
     in_model = None if frozen else encoder_create_kwargs(cfg)

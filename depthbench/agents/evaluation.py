@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from depthbench.agents import config as agent_config
 from depthbench.agents import stats
-from depthbench.agents.training import PolicySetup, load_checkpoint, write_json_atomic
+from depthbench.agents.training import PolicySetup, load_checkpoint, seed_everything, write_json_atomic
 from depthbench.errors import DepthbenchError
 
 SCHEMA_PATH = Path(__file__).with_name("metrics.schema.json")
@@ -33,12 +33,18 @@ def metric_name(key: str) -> str:
 def summarize_episodes(records: Sequence[dict[str, Any]], *, seed: int = 0) -> dict[str, dict[str, Any]]:
     """Mean and 95% CI of every numeric per-episode field (Wilson for 0/1 fields, bootstrap otherwise)."""
     keys: list[str] = []
+    indicators: set[str] = set(stats.INDICATOR_METRICS)
     for record in records:
         for key, value in record.items():
             if key not in NON_METRIC_KEYS and isinstance(value, int | float) and key not in keys:
                 keys.append(key)
+            if isinstance(value, bool):
+                indicators.add(key)
     return {
-        metric_name(key): stats.summarize([float(r[key]) for r in records if key in r], seed=seed) for key in keys
+        metric_name(key): stats.summarize(
+            [float(r[key]) for r in records if key in r], indicator=key in indicators, seed=seed
+        )
+        for key in keys
     }
 
 
@@ -58,8 +64,9 @@ def group_episodes(records: Sequence[dict[str, Any]], group_by: Sequence[str], *
     return out
 
 
-def run_episodes(env: Any, policy: Any, episodes: int, *, deterministic: bool, desc: str = "eval",
-                 show_progress: bool = True) -> list[dict[str, Any]]:
+def run_episodes(
+    env: Any, policy: Any, episodes: int, *, deterministic: bool, desc: str = "eval", show_progress: bool = True
+) -> list[dict[str, Any]]:
     """Step `env` with `policy` until every env finished its quota; returns the per-episode records."""
     num_envs = env.num_envs
     quota = [episodes // num_envs + (1 if i < episodes % num_envs else 0) for i in range(num_envs)]
@@ -118,18 +125,26 @@ def evaluate_checkpoint(
     if episodes < 1:
         raise DepthbenchError(f"--episodes must be >= 1, got {episodes}")
 
+    seed_everything(EVAL_SEED_OFFSET + seed)  # stochastic policies sample from the global torch RNG
     setup = PolicySetup(cfg, kind=meta["kind"], teacher_cfg=_teacher_cfg(meta))
     _restore_frozen_encoder(setup, meta)
     generator = torch.Generator().manual_seed(EVAL_SEED_OFFSET + seed)
-    env = setup.make_env(seed=EVAL_SEED_OFFSET + seed, noise_spec=noise, split=split, num_envs=num_envs,
-                         generator=generator)
+    env = setup.make_env(
+        seed=EVAL_SEED_OFFSET + seed, noise_spec=noise, split=split, num_envs=num_envs, generator=generator
+    )
     runner = setup.runner(env, log_dir=None)
     runner.alg.load(data, None, strict=True)
     setup.describe_encoder(runner)
     policy = runner.get_inference_policy()
     label = setup.encoder_info["label"]
-    records = run_episodes(env, policy, episodes, deterministic=eval_cfg["deterministic"],
-                           desc=f"eval {cfg['task']} [{label}] noise={noise}", show_progress=show_progress)
+    records = run_episodes(
+        env,
+        policy,
+        episodes,
+        deterministic=eval_cfg["deterministic"],
+        desc=f"eval {cfg['task']} [{label}] noise={noise}",
+        show_progress=show_progress,
+    )
     result: dict[str, Any] = {
         "schema": "depthbench.metrics/1",
         "task": cfg["task"],
@@ -150,12 +165,18 @@ def evaluate_checkpoint(
         "versions": agent_config.versions(),
     }
     if meta["kind"] == "distillation":
-        teacher_env = setup.make_env(seed=EVAL_SEED_OFFSET + seed, noise_spec=noise, split=split, num_envs=num_envs,
-                                     generator=torch.Generator().manual_seed(EVAL_SEED_OFFSET + seed))
+        teacher_env = setup.make_env(
+            seed=EVAL_SEED_OFFSET + seed,
+            noise_spec=noise,
+            split=split,
+            num_envs=num_envs,
+            generator=torch.Generator().manual_seed(EVAL_SEED_OFFSET + seed),
+        )
         teacher = runner.alg.teacher
         teacher.eval()
-        teacher_records = run_episodes(teacher_env, teacher, episodes, deterministic=True,
-                                       desc="eval teacher", show_progress=show_progress)
+        teacher_records = run_episodes(
+            teacher_env, teacher, episodes, deterministic=True, desc="eval teacher", show_progress=show_progress
+        )
         result["teacher"] = {"metrics": summarize_episodes(teacher_records, seed=seed)}
         result["normalized_to_teacher"] = normalized_success(records, teacher_records, seed=seed)
     result["episode_records"] = records

@@ -25,8 +25,9 @@ from depthbench.errors import DepthbenchError
 class ExportablePolicy(nn.Module):
     """One deterministic policy step: (proprio (1, D), depth_m (1, C, H, W)[, h_in[, c_in]]) -> actions, logits..."""
 
-    def __init__(self, model: DepthModel, frozen_encoder: nn.Module | None, vector_groups: list[str],
-                 vector_dims: list[int]) -> None:
+    def __init__(
+        self, model: DepthModel, frozen_encoder: nn.Module | None, vector_groups: list[str], vector_dims: list[int]
+    ) -> None:
         super().__init__()
         self.model = model
         self.frozen_encoder = frozen_encoder
@@ -35,7 +36,9 @@ class ExportablePolicy(nn.Module):
         rnn = model.rnn.rnn if model.is_recurrent else None
         self.rnn_kind = None if rnn is None else ("lstm" if isinstance(rnn, nn.LSTM) else "gru")
 
-    def forward(self, vector_obs: torch.Tensor, depth_m: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(
+        self, vector_obs: torch.Tensor, depth_m: torch.Tensor, *state: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
         parts, offset = [], 0
         for group, dim in zip(self.vector_groups, self.vector_dims, strict=True):
             if group == FEATURE_GROUP:
@@ -102,8 +105,15 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, parity_samples: int 
     input_names = ["vector_obs", "depth_m"] + (["h_in", "c_in"][: len(state_shape)])
     output_names = ["actions", "raw_output"] + (["h_out", "c_out"][: len(state_shape)])
     with torch.no_grad():
-        torch.onnx.export(policy, sample(), str(out), input_names=input_names, output_names=output_names,
-                          opset_version=18, dynamo=False)
+        torch.onnx.export(
+            policy,
+            sample(),
+            str(out),
+            input_names=input_names,
+            output_names=output_names,
+            opset_version=18,
+            dynamo=False,
+        )
     session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     max_abs, actions_equal = 0.0, True
     for _ in range(parity_samples):
@@ -118,8 +128,11 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, parity_samples: int 
         "onnx": str(out),
         "checkpoint": str(checkpoint),
         "encoder": meta["encoder"],
-        "inputs": {"vector_obs": [1, vector_dim], "depth_m": [1, *depth_shape],
-                   **{n: list(s) for n, s in zip(input_names[2:], state_shape, strict=True)}},
+        "inputs": {
+            "vector_obs": [1, vector_dim],
+            "depth_m": [1, *depth_shape],
+            **{n: list(s) for n, s in zip(input_names[2:], state_shape, strict=True)},
+        },
         "vector_obs_groups": [g for g in policy.vector_groups if g != FEATURE_GROUP],
         "outputs": output_names,
         "parity": {"samples": parity_samples, "max_abs_diff": max_abs, "actions_equal": actions_equal},
@@ -128,4 +141,3 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, parity_samples: int 
     if max_abs > 1e-4 or not actions_equal:
         raise DepthbenchError(f"ONNX parity check failed: max |torch - onnxruntime| = {max_abs:.2e}")
     return info
-

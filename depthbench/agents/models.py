@@ -18,7 +18,6 @@ from rsl_rl.modules import RNN, HiddenState
 from rsl_rl.utils import unpad_trajectories
 from tensordict import TensorDict
 
-
 GRID_CELLS = 3  # frozen features keep a 3x3 layout grid, like the encoders' default "global+grid" head
 
 

@@ -76,20 +76,22 @@ def ablation_rows(ablation: dict[str, Any]) -> list[dict[str, Any]]:
     for r in ablation["rows"]:
         sr = r["metrics"]["success_rate"]
         drop = r.get("robustness_drop")
-        rows.append({
-            "task": ablation["spec"]["task"],
-            "encoder": r["encoder_label"],
-            "weights_provenance": r["weights_provenance"],
-            "train_noise": r["train_noise"],
-            "eval_noise": r["eval_noise"],
-            "seeds": r["seeds"],
-            "episodes": r["episodes"],
-            "success_rate": sr["mean"],
-            "success_rate_ci95": f"{sr['ci95'][0]:.4f}..{sr['ci95'][1]:.4f}",
-            "seed_sr_ci95": "{:.4f}..{:.4f}".format(*r["seed_success_rate"]["ci95"]),
-            "spl": r["metrics"]["spl"]["mean"] if "spl" in r["metrics"] else "",
-            "robustness_drop": drop["mean"] if drop else "",
-        })
+        rows.append(
+            {
+                "task": ablation["spec"]["task"],
+                "encoder": r["encoder_label"],
+                "weights_provenance": r["weights_provenance"],
+                "train_noise": r["train_noise"],
+                "eval_noise": r["eval_noise"],
+                "seeds": r["seeds"],
+                "episodes": r["episodes"],
+                "success_rate": sr["mean"],
+                "success_rate_ci95": f"{sr['ci95'][0]:.4f}..{sr['ci95'][1]:.4f}",
+                "seed_sr_ci95": "{:.4f}..{:.4f}".format(*r["seed_success_rate"]["ci95"]),
+                "spl": r["metrics"]["spl"]["mean"] if "spl" in r["metrics"] else "",
+                "robustness_drop": drop["mean"] if drop else "",
+            }
+        )
     return rows
 
 
@@ -133,8 +135,10 @@ def plot_learning_curves(runs: list[tuple[Path, dict[str, Any]]], path: Path) ->
             continue
         rows = [json.loads(line) for line in progress.read_text().splitlines() if line.strip()]
         if rows:
-            label = f"{manifest['task']} {manifest['kind']} {manifest['encoder']['label']} " \
-                    f"noise={manifest['train_noise']} s{manifest['seed']}"
+            label = (
+                f"{manifest['task']} {manifest['kind']} {manifest['encoder']['label']} "
+                f"noise={manifest['train_noise']} s{manifest['seed']}"
+            )
             curves.append((label, rows))
     if not curves:
         return False
@@ -144,8 +148,12 @@ def plot_learning_curves(runs: list[tuple[Path, dict[str, Any]]], path: Path) ->
         axes[0].plot(steps, [r.get("mean_reward", float("nan")) for r in rows], label=label)
         axes[1].plot(steps, [r.get("train_success_rate", float("nan")) for r in rows], label=label)
     axes[0].set(xlabel="env steps", ylabel="mean episode return", title="Training return")
-    axes[1].set(xlabel="env steps", ylabel="success rate (episodes ending in the iteration)", title="Training success",
-                ylim=(-0.02, 1.02))
+    axes[1].set(
+        xlabel="env steps",
+        ylabel="success rate (episodes ending in the iteration)",
+        title="Training success",
+        ylim=(-0.02, 1.02),
+    )
     axes[1].legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -170,9 +178,9 @@ def plot_ablation_heatmap(ablation: dict[str, Any], path: Path) -> None:
     cols = spec["eval_noises"]
     grid = np.full((len(row_keys), len(cols)), np.nan)
     for r in ablation["rows"]:
-        grid[row_keys.index((r["encoder"], r["train_noise"])), cols.index(r["eval_noise"])] = (
-            r["metrics"]["success_rate"]["mean"]
-        )
+        grid[row_keys.index((r["encoder"], r["train_noise"])), cols.index(r["eval_noise"])] = r["metrics"][
+            "success_rate"
+        ]["mean"]
     fig, ax = plt.subplots(figsize=(2.2 + 1.8 * len(cols), 1.2 + 0.8 * len(row_keys)))
     image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
     ax.set_xticks(range(len(cols)), [f"eval: {c}" for c in cols], rotation=20, ha="right", fontsize=8)
@@ -180,8 +188,9 @@ def plot_ablation_heatmap(ablation: dict[str, Any], path: Path) -> None:
     for i in range(len(row_keys)):
         for j in range(len(cols)):
             if not np.isnan(grid[i, j]):
-                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center",
-                        color="white" if grid[i, j] < 0.5 else "black")
+                ax.text(
+                    j, i, f"{grid[i, j]:.2f}", ha="center", va="center", color="white" if grid[i, j] < 0.5 else "black"
+                )
     ax.set_title(f"{spec['task']}: success rate ({len(spec['seeds'])} seed(s))")
     fig.colorbar(image, ax=ax, label="SR")
     fig.tight_layout()
@@ -204,20 +213,30 @@ def plot_ladder_grid(data: dict[str, Any], path: Path) -> bool:
     radii = sorted({float(g["key"]["rung_radius_mm"]) for g in groups})
     grid = np.full((len(angles), len(radii)), np.nan)
     for g in groups:
-        grid[angles.index(float(g["key"]["angle_deg"])), radii.index(float(g["key"]["rung_radius_mm"]))] = (
-            g["metrics"]["success_rate"]["mean"]
-        )
+        grid[angles.index(float(g["key"]["angle_deg"])), radii.index(float(g["key"]["rung_radius_mm"]))] = g["metrics"][
+            "success_rate"
+        ]["mean"]
     fig, ax = plt.subplots(figsize=(1.5 + 0.9 * len(radii), 1.5 + 0.7 * len(angles)))
     image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", origin="lower", aspect="auto")
     ax.set_xticks(range(len(radii)), [f"{r:g}" for r in radii])
     ax.set_yticks(range(len(angles)), [f"{a:g}" for a in angles])
-    ax.set(xlabel="rung radius (mm)", ylabel="ladder angle (deg)",
-           title=f"ladder SR: {data['encoder']['label']}, eval noise {data['eval_noise']}")
+    ax.set(
+        xlabel="rung radius (mm)",
+        ylabel="ladder angle (deg)",
+        title=f"ladder SR: {data['encoder']['label']}, eval noise {data['eval_noise']}",
+    )
     for i in range(len(angles)):
         for j in range(len(radii)):
             if not np.isnan(grid[i, j]):
-                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center",
-                        color="white" if grid[i, j] < 0.5 else "black", fontsize=8)
+                ax.text(
+                    j,
+                    i,
+                    f"{grid[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    color="white" if grid[i, j] < 0.5 else "black",
+                    fontsize=8,
+                )
     fig.colorbar(image, ax=ax, label="SR")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -238,8 +257,11 @@ def build_report(runs_dir: str | Path, out: str | Path | None = None) -> dict[st
     results = results_rows(found["metrics"], runs_dir)
     _write_csv(out / "results.csv", results)
     sections = [f"# depthbench report: {runs_dir}", ""]
-    sections += ["Encoders are named by label: random-init weights carry '(RANDOM INIT)' and are not DeFM results.",
-                 "Intervals are 95% CIs: Wilson for success rates, bootstrap for other metrics.", ""]
+    sections += [
+        "Encoders are named by label: random-init weights carry '(RANDOM INIT)' and are not DeFM results.",
+        "Intervals are 95% CIs: Wilson for success rates, bootstrap for other metrics.",
+        "",
+    ]
     images = []
     if plot_learning_curves(found["runs"], out / "learning_curves.png"):
         images.append("learning_curves.png")
@@ -255,15 +277,56 @@ def build_report(runs_dir: str | Path, out: str | Path | None = None) -> dict[st
         if plot_ladder_grid(data, out / name):
             images.append(name)
     if abl_rows:
-        sections += ["## Ablation", "", _markdown_table(abl_rows, [
-            "task", "encoder", "train_noise", "eval_noise", "seeds", "episodes", "success_rate", "success_rate_ci95",
-            "spl", "robustness_drop"]), ""]
+        sections += [
+            "## Ablation",
+            "",
+            _markdown_table(
+                abl_rows,
+                [
+                    "task",
+                    "encoder",
+                    "train_noise",
+                    "eval_noise",
+                    "seeds",
+                    "episodes",
+                    "success_rate",
+                    "success_rate_ci95",
+                    "spl",
+                    "robustness_drop",
+                ],
+            ),
+            "",
+        ]
     if results:
-        table_rows = [{**r, "SR [95% CI]": _fmt(_estimate(found, r, "success_rate")),
-                       "SPL [95% CI]": _fmt(_estimate(found, r, "spl"))} for r in results]
-        sections += ["## Evaluations", "", _markdown_table(table_rows, [
-            "task", "kind", "encoder", "train_noise", "eval_noise", "split", "train_seed", "episodes", "SR [95% CI]",
-            "SPL [95% CI]", "normalized_to_teacher"]), ""]
+        table_rows = [
+            {
+                **r,
+                "SR [95% CI]": _fmt(_estimate(found, r, "success_rate")),
+                "SPL [95% CI]": _fmt(_estimate(found, r, "spl")),
+            }
+            for r in results
+        ]
+        sections += [
+            "## Evaluations",
+            "",
+            _markdown_table(
+                table_rows,
+                [
+                    "task",
+                    "kind",
+                    "encoder",
+                    "train_noise",
+                    "eval_noise",
+                    "split",
+                    "train_seed",
+                    "episodes",
+                    "SR [95% CI]",
+                    "SPL [95% CI]",
+                    "normalized_to_teacher",
+                ],
+            ),
+            "",
+        ]
     provenance = sorted({(r["encoder"], r["weights_provenance"]) for r in results + abl_rows})
     if provenance:
         sections += ["## Weights provenance", ""] + [f"- {label}: `{prov}`" for label, prov in provenance] + [""]

@@ -51,17 +51,19 @@ def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, flo
     return (float(data.mean() - half), float(data.mean() + half))
 
 
-def is_binary(values: Sequence[float]) -> bool:
-    """True when every value is 0 or 1 (a success-like indicator that gets a Wilson interval)."""
-    return len(values) > 0 and all(v in (0, 1, 0.0, 1.0, True, False) for v in values)
+# Per-episode 0/1 outcomes of the task contract: proportions, so they get Wilson intervals. Everything else (SPL,
+# Soft-SPL, distances, counts) is a bounded or unbounded mean and gets a bootstrap interval, even when all values are 0.
+INDICATOR_METRICS = frozenset({"success", "dropped", "collision_failure", "timeout"})
 
 
-def summarize(values: Sequence[float], *, seed: int = 0) -> dict[str, object]:
+def summarize(values: Sequence[float], *, indicator: bool, seed: int = 0) -> dict[str, object]:
     """Mean, 95% CI and method for one metric over episodes: Wilson for 0/1 indicators, bootstrap otherwise."""
     data = [float(v) for v in values]
     n = len(data)
     mean = sum(data) / n if n else float("nan")
-    if is_binary(data):
+    if indicator:
+        if any(v not in (0.0, 1.0) for v in data):
+            raise ValueError("an indicator metric must be 0 or 1 in every episode")
         lo, hi = wilson_interval(sum(data), n)
         method = "wilson"
     else:

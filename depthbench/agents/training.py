@@ -119,8 +119,9 @@ class _ProgressLogger(Logger):
             self.writer.add_scalar("Train/success_rate", row["train_success_rate"], it)
         self.finished = []
         with contextlib.redirect_stdout(io.StringIO()):
-            super().log(it=it, start_it=start_it, total_it=total_it, collect_time=collect_time, learn_time=learn_time,
-                        **kwargs)
+            super().log(
+                it=it, start_it=start_it, total_it=total_it, collect_time=collect_time, learn_time=learn_time, **kwargs
+            )
         with self.progress_path.open("a") as f:
             f.write(json.dumps(row, sort_keys=True) + "\n")
         self.bar.update(1)
@@ -175,16 +176,16 @@ class PolicySetup:
         self.encoder_info = info
         return info
 
-    def make_env(self, *, seed: int, noise_spec: str, split: str | None, num_envs: int,
-                 generator: torch.Generator) -> DepthFeatureWrapper:
+    def make_env(
+        self, *, seed: int, noise_spec: str, split: str | None, num_envs: int, generator: torch.Generator
+    ) -> DepthFeatureWrapper:
         from depthbench.envs import make_task
         from depthbench.noise import build_noise
 
         overrides = copy.deepcopy(self.cfg["env"])
         if split is not None:
             overrides["split"] = split
-        env = make_task(self.cfg["task"], num_envs=num_envs, seed=seed, device=self.cfg["device"],
-                        overrides=overrides)
+        env = make_task(self.cfg["task"], num_envs=num_envs, seed=seed, device=self.cfg["device"], overrides=overrides)
         return DepthFeatureWrapper(
             env,
             noise=build_noise(noise_spec),
@@ -196,8 +197,7 @@ class PolicySetup:
     def runner(self, env: DepthFeatureWrapper, log_dir: str | None) -> OnPolicyRunner:
         runner_class = DistillationRunner if self.kind == "distillation" else OnPolicyRunner
         with contextlib.redirect_stdout(io.StringIO()):  # rsl-rl prints the full model; the manifest records it
-            return runner_class(env, copy.deepcopy(self.train_cfg), log_dir=log_dir,
-                                device=self.cfg["device"])
+            return runner_class(env, copy.deepcopy(self.train_cfg), log_dir=log_dir, device=self.cfg["device"])
 
     def frozen_encoder_state(self) -> dict[str, torch.Tensor] | None:
         """Random-init frozen weights are saved with the policy (they cannot be re-downloaded); pretrained ones are
@@ -257,8 +257,13 @@ def train(
     setup = PolicySetup(cfg, kind=kind, teacher_cfg=teacher_cfg)
 
     total = int(cfg["iterations"])
-    env = setup.make_env(seed=chunk_env_seed(seed, 0), noise_spec=cfg["train_noise"], split=None,
-                         num_envs=cfg["num_envs"], generator=noise_generator)
+    env = setup.make_env(
+        seed=chunk_env_seed(seed, 0),
+        noise_spec=cfg["train_noise"],
+        split=None,
+        num_envs=cfg["num_envs"],
+        generator=noise_generator,
+    )
     runner = setup.runner(env, log_dir=str(run_dir / "tensorboard"))
     setup.describe_encoder(runner)
     if teacher_data is not None:
@@ -282,12 +287,24 @@ def train(
         "checkpoint": None,
     }
     done = 0
-    bar = tqdm(total=total, desc=f"{kind} {cfg['task']} [{setup.encoder_info['label']}]", unit="it",
-               disable=not show_progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=total,
+        desc=f"{kind} {cfg['task']} [{setup.encoder_info['label']}]",
+        unit="it",
+        disable=not show_progress,
+        dynamic_ncols=True,
+    )
     logger = _ProgressLogger(
-        log_dir=str(run_dir / "tensorboard"), cfg=runner.cfg, env_cfg=env.cfg, num_envs=env.num_envs,
-        is_distributed=False, gpu_world_size=1, gpu_global_rank=0, device=cfg["device"],
-        progress_path=run_dir / PROGRESS, bar=bar,
+        log_dir=str(run_dir / "tensorboard"),
+        cfg=runner.cfg,
+        env_cfg=env.cfg,
+        num_envs=env.num_envs,
+        is_distributed=False,
+        gpu_world_size=1,
+        gpu_global_rank=0,
+        device=cfg["device"],
+        progress_path=run_dir / PROGRESS,
+        bar=bar,
     )
     runner.logger = logger
     if start_ckpt is not None:
@@ -308,8 +325,13 @@ def train(
     started = time.perf_counter()
     while done < total:
         if done > 0 or start_ckpt is not None:
-            env = setup.make_env(seed=chunk_env_seed(seed, done), noise_spec=cfg["train_noise"], split=None,
-                                 num_envs=cfg["num_envs"], generator=noise_generator)
+            env = setup.make_env(
+                seed=chunk_env_seed(seed, done),
+                noise_spec=cfg["train_noise"],
+                split=None,
+                num_envs=cfg["num_envs"],
+                generator=noise_generator,
+            )
             runner.env = env
         _reset_chunk_state(runner, logger)
         chunk = min(int(cfg["save_interval"]), total - done)
@@ -333,19 +355,35 @@ def train(
 def _reset_chunk_state(runner: OnPolicyRunner, logger: _ProgressLogger) -> None:
     """A chunk starts with fresh envs: zero recurrent states and the logger's per-episode running sums."""
     alg = runner.alg
-    for model in (getattr(alg, "actor", None), getattr(alg, "critic", None), getattr(alg, "student", None),
-                  getattr(alg, "teacher", None)):
+    for model in (
+        getattr(alg, "actor", None),
+        getattr(alg, "critic", None),
+        getattr(alg, "student", None),
+        getattr(alg, "teacher", None),
+    ):
         if model is not None:
             model.reset()
     if hasattr(alg, "last_hidden_states"):
         alg.last_hidden_states = (None, None)
+    # rsl-rl's storage skips saving a None hidden state, so step 0 of the next rollout would replay the previous
+    # chunk's stored state; zero it so the chunk starts exactly as a resumed run does (from zeros)
+    with torch.inference_mode():  # the storage was filled inside the runner's inference-mode rollout
+        for saved in (alg.storage.saved_hidden_state_a, alg.storage.saved_hidden_state_c):
+            for tensor in saved or ():
+                tensor.zero_()
     logger.cur_reward_sum.zero_()
     logger.cur_episode_length.zero_()
     logger.finished = []
 
 
-def _save(runner: OnPolicyRunner, path: Path, done: int, setup: PolicySetup, noise_generator: torch.Generator,
-          logger: _ProgressLogger) -> None:
+def _save(
+    runner: OnPolicyRunner,
+    path: Path,
+    done: int,
+    setup: PolicySetup,
+    noise_generator: torch.Generator,
+    logger: _ProgressLogger,
+) -> None:
     data = runner.alg.save()
     data["iter"] = done
     data["infos"] = None

@@ -67,10 +67,11 @@ class DepthFeatureWrapper(VecEnv):
         return self._transform(obs), rewards, dones, extras
 
     def _transform(self, obs: TensorDict) -> TensorDict:
-        if DEPTH_GROUP not in obs.keys():
+        names = list(obs.keys())  # iterating a TensorDict walks its batch, not its keys
+        if DEPTH_GROUP not in names:
             return obs
         noisy = self.noise(obs[DEPTH_GROUP], self.generator)
-        groups = {key: obs[key] for key in obs.keys() if key != DEPTH_GROUP}
+        groups = {key: obs[key] for key in names if key != DEPTH_GROUP}
         if self.frozen_encoder is None:
             groups[DEPTH_GROUP] = noisy
         else:

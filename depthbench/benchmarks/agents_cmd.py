@@ -21,19 +21,23 @@ PRESETS_HELP = "cpu-smoke (~1 min), cpu-small (< 1 h on 2 cores), paper (GPU); s
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser(
-        "train", help="train a PPO policy (or a privileged teacher) on a task with a depth encoder",
+        "train",
+        help="train a PPO policy (or a privileged teacher) on a task with a depth encoder",
         description="Train with rsl-rl PPO. Outputs in --out: manifest.json, progress.jsonl, checkpoints/, "
-                    "tensorboard/. Kill it any time; --resume continues from the last checkpoint.")
+        "tensorboard/. Kill it any time; --resume continues from the last checkpoint.",
+    )
     train.add_argument("task", help="task name (see `depthbench list`)")
     train.add_argument("--encoder", help="depth encoder name (default: the task's agent config, scratch-cnn)")
-    train.add_argument("--teacher", action="store_true",
-                       help="train a privileged teacher (state only, no depth) for `distill`")
+    train.add_argument(
+        "--teacher", action="store_true", help="train a privileged teacher (state only, no depth) for `distill`"
+    )
     _add_run_flags(train)
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.set_defaults(func=_train)
 
     distill = subparsers.add_parser(
-        "distill", help="distill a privileged teacher into a depth student (rsl-rl DistillationRunner)")
+        "distill", help="distill a privileged teacher into a depth student (rsl-rl DistillationRunner)"
+    )
     distill.add_argument("task")
     distill.add_argument("--teacher", required=True, help="teacher checkpoint from `train --teacher`")
     distill.add_argument("--encoder", help="student's depth encoder name")
@@ -42,7 +46,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     distill.set_defaults(func=_distill)
 
     evaluate = subparsers.add_parser(
-        "eval", help="evaluate a checkpoint -> metrics JSON with 95%% confidence intervals")
+        "eval", help="evaluate a checkpoint -> metrics JSON with 95%% confidence intervals"
+    )
     evaluate.add_argument("task", help="task name (must match the checkpoint's task)")
     evaluate.add_argument("--checkpoint", required=True, help="model_*.pt from a run's checkpoints/ (or a run dir)")
     evaluate.add_argument("--eval-noise", help="noise spec applied to depth at evaluation (default: config, clean)")
@@ -55,7 +60,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(func=_eval)
 
     ablate = subparsers.add_parser(
-        "ablate", help="encoders x train noise x seeds matrix, evaluated under several noises (resumable)")
+        "ablate", help="encoders x train noise x seeds matrix, evaluated under several noises (resumable)"
+    )
     ablate.add_argument("task")
     ablate.add_argument("--encoders", required=True, help="comma-separated encoder names")
     ablate.add_argument("--train-noise", default="clean", help="comma-separated training noise specs")
@@ -75,8 +81,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     report.add_argument("--out", help="output directory (default RUNS_DIR/report)")
     report.set_defaults(func=_report)
 
-    export = subparsers.add_parser("export", help="ONNX export (depth preprocessing + encoder + policy), "
-                                                  "parity-checked with onnxruntime")
+    export = subparsers.add_parser(
+        "export", help="ONNX export (depth preprocessing + encoder + policy), parity-checked with onnxruntime"
+    )
     export.add_argument("checkpoint")
     export.add_argument("--out", help="ONNX path (default: next to the checkpoint, policy.onnx)")
     export.set_defaults(func=_export)
@@ -88,16 +95,25 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", help="none | defm | imagenet | PATH (default auto: DeFM weights for defm-*)")
-    parser.add_argument("--mode", choices=["auto", "frozen", "finetune", "partial"],
-                        help="encoder training mode (default auto: scratch-cnn finetunes, pretrained are frozen)")
+    parser.add_argument(
+        "--mode",
+        choices=["auto", "frozen", "finetune", "partial"],
+        help="encoder training mode (default auto: scratch-cnn finetunes, pretrained are frozen)",
+    )
     parser.add_argument("--train-noise", help="depth noise spec applied during training, e.g. 'kinect-v1'")
     parser.add_argument("--num-envs", type=int)
     parser.add_argument("--iterations", type=int, help="PPO/distillation iterations")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", help="cpu or cuda")
     parser.add_argument("--preset", help=PRESETS_HELP)
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override any config key, e.g. --set ppo.algorithm.learning_rate=3e-4 (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config key, e.g. --set ppo.algorithm.learning_rate=3e-4 (repeatable)",
+    )
     parser.add_argument("--out", help="run directory (default runs/TASK/<encoder>_<noise>_s<seed>)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -141,8 +157,9 @@ def _train(args: argparse.Namespace) -> int:
     else:
         cfg = _resolve(args)
     run_dir = _run_dir(args, cfg, kind) if cfg else Path(args.out)
-    manifest = train(cfg, run_dir, kind=kind, resume=args.resume, command=_command_line(),
-                     show_progress=not args.no_progress)
+    manifest = train(
+        cfg, run_dir, kind=kind, resume=args.resume, command=_command_line(), show_progress=not args.no_progress
+    )
     _print_done(manifest, run_dir)
     return 0
 
@@ -152,15 +169,24 @@ def _distill(args: argparse.Namespace) -> int:
 
     cfg = {} if args.resume and args.out else _resolve(args)
     run_dir = _run_dir(args, cfg, "distillation") if cfg else Path(args.out)
-    manifest = train(cfg, run_dir, kind="distillation", resume=args.resume, teacher_checkpoint=args.teacher,
-                     command=_command_line(), show_progress=not args.no_progress)
+    manifest = train(
+        cfg,
+        run_dir,
+        kind="distillation",
+        resume=args.resume,
+        teacher_checkpoint=args.teacher,
+        command=_command_line(),
+        show_progress=not args.no_progress,
+    )
     _print_done(manifest, run_dir)
     return 0
 
 
 def _print_done(manifest: dict[str, Any], run_dir: Path) -> None:
-    print(f"{manifest['kind']} run finished: {manifest['iterations_done']} iterations, encoder "
-          f"{manifest['encoder']['label']} ({manifest['encoder']['weights_provenance']})")
+    print(
+        f"{manifest['kind']} run finished: {manifest['iterations_done']} iterations, encoder "
+        f"{manifest['encoder']['label']} ({manifest['encoder']['weights_provenance']})"
+    )
     print(f"checkpoint: {manifest['checkpoint']}")
     print(f"evaluate:   depthbench eval {manifest['task']} --checkpoint {manifest['checkpoint']}")
     print(f"tensorboard --logdir {run_dir / 'tensorboard'}")
@@ -181,8 +207,15 @@ def _eval(args: argparse.Namespace) -> int:
     task = load_checkpoint(checkpoint)["depthbench"]["config"]["task"]
     if task != args.task:
         raise DepthbenchError(f"checkpoint {checkpoint} was trained on '{task}', not '{args.task}'")
-    result = evaluate_checkpoint(checkpoint, eval_noise=args.eval_noise, episodes=args.episodes, split=args.split,
-                                 seed=args.seed, num_envs=args.num_envs, show_progress=not args.no_progress)
+    result = evaluate_checkpoint(
+        checkpoint,
+        eval_noise=args.eval_noise,
+        episodes=args.episodes,
+        split=args.split,
+        seed=args.seed,
+        num_envs=args.num_envs,
+        show_progress=not args.no_progress,
+    )
     run_dir = checkpoint.parent.parent
     out = Path(args.out) if args.out else eval_path(run_dir, f"{result['eval_noise']}_{result['split']}")
     write_metrics(result, out)
@@ -194,8 +227,10 @@ def _eval(args: argparse.Namespace) -> int:
 def _print_metrics(result: dict[str, Any]) -> None:
     from depthbench.agents.report import _fmt
 
-    table = Table(title=f"{result['task']} | {result['encoder']['label']} | train noise {result['train_noise']} | "
-                        f"eval noise {result['eval_noise']} | split {result['split']} | {result['episodes']} episodes")
+    table = Table(
+        title=f"{result['task']} | {result['encoder']['label']} | train noise {result['train_noise']} | "
+        f"eval noise {result['eval_noise']} | split {result['split']} | {result['episodes']} episodes"
+    )
     table.add_column("metric")
     table.add_column("mean [95% CI]", justify="right")
     table.add_column("CI method")
@@ -251,15 +286,29 @@ def _split_specs(text: str) -> list[str]:
 def _print_ablation(results: dict[str, Any]) -> None:
     from depthbench.agents.report import _fmt
 
-    table = Table(title=f"{results['spec']['task']} ablation: success rate [95% CI] over "
-                        f"{len(results['spec']['seeds'])} seed(s)")
-    for column in ("encoder", "train noise", "eval noise", "episodes", "SR [95% CI]", "SPL [95% CI]",
-                   "robustness drop"):
+    table = Table(
+        title=f"{results['spec']['task']} ablation: success rate [95% CI] over {len(results['spec']['seeds'])} seed(s)"
+    )
+    for column in (
+        "encoder",
+        "train noise",
+        "eval noise",
+        "episodes",
+        "SR [95% CI]",
+        "SPL [95% CI]",
+        "robustness drop",
+    ):
         table.add_column(column)
     for row in results["rows"]:
-        table.add_row(row["encoder_label"], row["train_noise"], row["eval_noise"], str(row["episodes"]),
-                      _fmt(row["metrics"]["success_rate"]), _fmt(row["metrics"].get("spl")),
-                      _fmt(row.get("robustness_drop")) if "robustness_drop" in row else "-")
+        table.add_row(
+            row["encoder_label"],
+            row["train_noise"],
+            row["eval_noise"],
+            str(row["episodes"]),
+            _fmt(row["metrics"]["success_rate"]),
+            _fmt(row["metrics"].get("spl")),
+            _fmt(row.get("robustness_drop")) if "robustness_drop" in row else "-",
+        )
     Console().print(table)
 
 
@@ -278,8 +327,10 @@ def _export(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "policy.onnx"
     info = export_onnx(args.checkpoint, out)
     parity = info["parity"]
-    print(f"wrote {info['onnx']} (inputs {info['inputs']}); parity vs PyTorch over {parity['samples']} samples: "
-          f"max |diff| {parity['max_abs_diff']:.2e}, actions equal: {parity['actions_equal']}")
+    print(
+        f"wrote {info['onnx']} (inputs {info['inputs']}); parity vs PyTorch over {parity['samples']} samples: "
+        f"max |diff| {parity['max_abs_diff']:.2e}, actions equal: {parity['actions_equal']}"
+    )
     return 0
 
 
