@@ -8,6 +8,8 @@ policy is checked with onnxruntime on random inputs before the file is reported 
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +19,18 @@ import torch.nn as nn
 
 from depthbench.agents.config import FEATURE_GROUP
 from depthbench.agents.evaluation import _restore_frozen_encoder, _teacher_cfg
-from depthbench.agents.models import DepthModel, encode_cameras, frozen_features
+from depthbench.agents.models import DepthModel, frozen_features, trainable_features
 from depthbench.agents.training import PolicySetup, load_checkpoint, write_json_atomic
 from depthbench.errors import DepthbenchError
+
+
+def traceable_encode(encoder: nn.Module, depth_m: torch.Tensor, select: Any) -> torch.Tensor:
+    """encode_cameras for the exported graph: the encoder's own preprocessing and forward, minus the input checks of
+    `as_metric_depth` (data-dependent raises cannot be exported); NaN, inf and negative depth map to 0 = invalid."""
+    cameras, height, width = depth_m.shape[-3:]
+    flat = torch.nan_to_num(depth_m.reshape(-1, 1, height, width), nan=0.0, posinf=0.0, neginf=0.0).clamp_min(0.0)
+    features = select(encoder(encoder.backbone.preprocess(flat)))
+    return features.reshape(depth_m.shape[0], cameras * features.shape[-1])
 
 
 class ExportablePolicy(nn.Module):
@@ -42,13 +53,13 @@ class ExportablePolicy(nn.Module):
         parts, offset = [], 0
         for group, dim in zip(self.vector_groups, self.vector_dims, strict=True):
             if group == FEATURE_GROUP:
-                parts.append(encode_cameras(self.frozen_encoder, depth_m, frozen_features))
+                parts.append(traceable_encode(self.frozen_encoder, depth_m, frozen_features))
             else:
                 parts.append(vector_obs[:, offset : offset + dim])
                 offset += dim
         latent = [self.model.obs_normalizer(torch.cat(parts, dim=-1))] if parts else []
         if self.model.image_groups:
-            latent.append(encode_cameras(self.model.encoder, depth_m))
+            latent.append(traceable_encode(self.model.encoder, depth_m, trainable_features))
         x = torch.cat(latent, dim=-1)
         new_state: tuple[torch.Tensor, ...] = ()
         if self.rnn_kind == "gru":
@@ -104,7 +115,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, parity_samples: int 
 
     input_names = ["vector_obs", "depth_m"] + (["h_in", "c_in"][: len(state_shape)])
     output_names = ["actions", "raw_output"] + (["h_out", "c_out"][: len(state_shape)])
-    with torch.no_grad():
+    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):  # the exporter narrates every pass
         torch.onnx.export(
             policy,
             sample(),
@@ -112,7 +123,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, parity_samples: int 
             input_names=input_names,
             output_names=output_names,
             opset_version=18,
-            dynamo=False,
+            dynamo=True,
         )
     session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     max_abs, actions_equal = 0.0, True
