@@ -15,6 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "depthbench.benchmarks.encoders_cmd",
     "depthbench.benchmarks.noise_cmd",
     "depthbench.benchmarks.nav_cmd",
+    "depthbench.benchmarks.agents_cmd",
 )
 
 
