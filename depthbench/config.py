@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from pathlib import Path
 from typing import Any
@@ -55,10 +56,8 @@ def parse_override(text: str) -> dict[str, Any]:
     except yaml.YAMLError:
         value = raw
     if isinstance(value, str):
-        try:  # YAML 1.1 reads '3e-4' (no dot) as a string; users mean a number
+        with contextlib.suppress(ValueError):  # YAML 1.1 reads '3e-4' (no dot) as a string; users mean a number
             value = float(value)
-        except ValueError:
-            pass
     nested: dict[str, Any] = {parts[-1]: value}
     for part in reversed(parts[:-1]):
         nested = {part: nested}

@@ -14,7 +14,12 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" >"$stamp"
 fi
 # Offline robot models for machines without a route to the menagerie download host (see README).
-if [ -z "${MENAGERIE_ROOT:-}" ] && [ -d "$repo_root/../shared/menagerie" ]; then
-  export MENAGERIE_ROOT="$(cd "$repo_root/../shared/menagerie" && pwd)"
+if [ -z "${MENAGERIE_ROOT:-}" ]; then
+  for candidate in "$repo_root/../shared/menagerie" /work/shared/menagerie; do
+    if [ -d "$candidate" ]; then
+      export MENAGERIE_ROOT="$(cd "$candidate" && pwd)"
+      break
+    fi
+  done
 fi
 export PATH="$repo_root/.venv/bin:$PATH"
