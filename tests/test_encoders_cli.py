@@ -58,25 +58,16 @@ def test_embed_npy_and_png_agree(tmp_path, capsys):
     depth = procedural_room_depth(seed=3, height=48, width=64)
     np.save(tmp_path / "room.npy", depth)
     Image.fromarray(np.round(depth * 1000).astype(np.uint16)).save(tmp_path / "room.png")
-    assert (
-        main(
-            [
-                "encoders",
-                "embed",
-                "scratch-cnn",
-                "--input",
-                str(tmp_path / "room.npy"),
-                "--pca",
-                str(tmp_path / "a.png"),
-            ]
-        )
-        == 0
-    )
+    args = ["encoders", "embed", "scratch-cnn", "--input", str(tmp_path / "room.npy"), "--pca", str(tmp_path / "a.png")]
+    assert main([*args, "--npz", str(tmp_path / "a.npz")]) == 0
     out = capsys.readouterr().out
     assert "random init" in out and "dense [(1, 64, 2, 4)]" in out
     figure = np.asarray(Image.open(tmp_path / "a.png"))
     assert figure.ndim == 3 and figure.shape[1] > figure.shape[0]
     np.testing.assert_allclose(read_depth_file(tmp_path / "room.png"), depth, atol=5e-4)  # mm rounding
+    saved = np.load(tmp_path / "a.npz")
+    assert saved["dense0"].shape == (1, 64, 2, 4) and saved["feature"].shape == (1, 256)
+    assert str(saved["weights"]) == "random-init" and str(saved["encoder"]) == "scratch-cnn"
 
 
 @pytest.mark.parametrize(

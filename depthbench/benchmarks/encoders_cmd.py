@@ -42,6 +42,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "(default: the encoder's public weights; an error if they cannot be found)",
     )
     embed.add_argument("--depth-scale", type=float, default=0.001, help="metres per PNG unit (default 0.001: mm)")
+    embed.add_argument("--npz", default=None, help="also save global, dense and feature arrays (and provenance) here")
     embed.set_defaults(func=_embed)
 
     bench = sub.add_parser(
@@ -176,7 +177,6 @@ def _weights_argument(value: str | None, info: object) -> str | None:
 
 
 def _embed(args: argparse.Namespace) -> int:
-
     from depthbench.encoders import create, get_encoder_info
     from depthbench.encoders.visualize import save_depth_pca_figure
 
@@ -189,6 +189,15 @@ def _embed(args: argparse.Namespace) -> int:
     print(f"{args.name}: weights {label}")
     print(f"  global {tuple(out.global_embedding.shape)}, dense {[tuple(d.shape) for d in out.dense]}")
     print(f"  wrote {path}")
+    if args.npz:
+        arrays = {"global_embedding": out.global_embedding.numpy(), "feature": out.feature.numpy()}
+        arrays.update({f"dense{level}": dense.numpy() for level, dense in enumerate(out.dense)})
+        npz = Path(args.npz)
+        npz.parent.mkdir(parents=True, exist_ok=True)
+        tmp = npz.with_name(npz.name + ".tmp.npz")
+        np.savez(tmp, encoder=args.name, weights=encoder.weights_provenance, input=str(args.input), **arrays)
+        os.replace(tmp, npz)
+        print(f"  wrote {npz}")
     return 0
 
 
