@@ -76,6 +76,11 @@ class EncoderInfo:
 
 _REGISTRY: dict[str, EncoderInfo] = {}
 _loaded = False
+_current_plugin: list[str] = []  # the entry point being loaded, so its registrations record where they came from
+
+
+def _source() -> str:
+    return _current_plugin[-1] if _current_plugin else "depthbench"
 
 
 def register_encoder(
@@ -107,13 +112,6 @@ def register_encoder(
         return builder
 
     return decorate
-
-
-_current_plugin: list[str] = []
-
-
-def _source() -> str:
-    return _current_plugin[-1] if _current_plugin else "depthbench"
 
 
 def load_encoders(reload_plugins: bool = False) -> None:
