@@ -34,10 +34,11 @@ class ScriptedGrasp:
         *,
         hover_m: float = 0.08,
         top_clearance_m: float = 0.05,
-        back_offset_m: float = 0.03,
+        back_offset_m: float = 0.035,
         side_offset_m: float = -0.05,
         close_steps: int = 30,
         lift_m: float = 0.2,
+        lift_step_m: float = 0.004,
         tolerance_m: float = 0.012,
         phase_timeout_steps: int = 75,
     ) -> None:
@@ -48,6 +49,7 @@ class ScriptedGrasp:
         self.side_offset_m = side_offset_m
         self.close_steps = close_steps
         self.lift_m = lift_m
+        self.lift_step_m = lift_step_m
         self.tolerance_m = tolerance_m
         self.phase_timeout_steps = phase_timeout_steps
         self.phase = np.zeros(env.num_envs, np.int64)
@@ -72,9 +74,10 @@ class ScriptedGrasp:
         # closes forwards against the fingers curling back. The thumb hangs at the palm's +y side, so the object is
         # placed towards +y (a negative side offset of the grasp frame), into the thumb's path.
         # Height: the object's centre, but the palm face (4 cm above the grasp frame) clear of a tall object's top.
-        reach_xy = np.hypot(half[:, 0], half[:, 1])  # the object's extent along x at any yaw
+        rotation = Rotation.from_quat(privileged[:, PRIVILEGED_LAYOUT["object_quat"]], scalar_first=True).as_matrix()
+        reach_x = np.abs(rotation[:, 0, :]) * half  # rows of the bounding box half-extent along world x
         at_grasp = centre.copy()
-        at_grasp[:, 0] -= reach_xy - self.back_offset_m
+        at_grasp[:, 0] -= reach_x.sum(axis=1) - self.back_offset_m
         at_grasp[:, 1] += self.side_offset_m
         at_grasp[:, 2] = np.maximum(centre[:, 2], object_pos[:, 2] + 2 * half[:, 2] - self.top_clearance_m)
         above = at_grasp + [0.0, 0.0, self.hover_m]
@@ -84,7 +87,7 @@ class ScriptedGrasp:
         holding = self.phase >= CLOSE
         target[holding] = self.lift_start[holding]
         lifting = self.phase == LIFT
-        target[lifting, 2] += np.minimum(self.phase_steps[lifting] * 0.004, self.lift_m)
+        target[lifting, 2] += np.minimum(self.phase_steps[lifting] * self.lift_step_m, self.lift_m)
 
         error = np.linalg.norm(target - grasp_pos, axis=1)
         self.phase_steps += 1

@@ -430,6 +430,19 @@ class GraspTask(VecEnv):
         return rewards, dones, time_outs, finished, terms
 
     # --- resets ------------------------------------------------------------------------------------------------
+    def _write_object(self, env: int, index: int, mass_kg: float, friction: float) -> None:
+        """Env `env`'s object becomes pool instance `index` with the given mass and friction (set_const after)."""
+        fields = self.object_fields[index]
+        for name, values in fields.geom.items():
+            self._expanded[name][env, self.object_geoms] = values
+        for name, values in fields.body.items():
+            self._expanded[name][env, self.object_bodies] = values
+        factor = mass_kg / fields.mass_kg
+        self._expanded["body_mass"][env, self.object_bodies] *= factor
+        self._expanded["body_inertia"][env, self.object_bodies] *= factor
+        self._expanded["bvh_aabb"][env, self.object_bvh] = fields.bvh_aabb
+        self._friction[env, self.object_geoms, 0] = friction
+
     def _reset_envs(self, ids: np.ndarray) -> None:
         """New object (instance, mass, friction, pose) and home arm pose in envs `ids`."""
         objs = self.cfg["objects"]
@@ -438,16 +451,7 @@ class GraspTask(VecEnv):
         mass = self.rng.uniform(*_range(objs, "mass_kg"), size=n)
         friction = self.rng.uniform(*_range(objs, "friction"), size=n)
         for env, index, mass_kg, mu in zip(ids, chosen, mass, friction, strict=True):
-            fields = self.object_fields[index]
-            for name, values in fields.geom.items():
-                self._expanded[name][env, self.object_geoms] = values
-            for name, values in fields.body.items():
-                self._expanded[name][env, self.object_bodies] = values
-            factor = mass_kg / fields.mass_kg
-            self._expanded["body_mass"][env, self.object_bodies] *= factor
-            self._expanded["body_inertia"][env, self.object_bodies] *= factor
-            self._expanded["bvh_aabb"][env, self.object_bvh] = fields.bvh_aabb
-            self._friction[env, self.object_geoms, 0] = mu
+            self._write_object(env, index, mass_kg, mu)
         self.engine.set_const(ids)
         self.object_index[ids], self.object_mass[ids], self.object_friction[ids] = chosen, mass, friction
 
