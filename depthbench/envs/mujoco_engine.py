@@ -38,16 +38,28 @@ API, for a task:
     engine.reset(ids, qpos=..., qvel=...)          # reset a subset of envs (defaults or keyframe), then forward
     engine.sensor("touch_ff")                      # (N, dim) live view of one sensor's data
 
-`nthread=0` uses every CPU. The model is compiled once; per-env variation lives in expanded model fields.
+Per-env geometry (e.g. a ladder per env), which expanded fields cannot express because collision and ray bounding
+volumes are compiled from it: build with per_env_models=True, then per reset
+    engine.set_models(ids, [engine.compile_variant(spec_i) for spec_i in specs]); engine.reset(ids, qpos=...)
+`SingleTaskEnv` and `async_vector_baseline` give any task the one-env-per-process gymnasium AsyncVectorEnv baseline.
+
+`nthread=0` uses every CPU (at most one thread per env). The model is compiled once; per-env variation lives in
+expanded model fields, or in per-env models.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
+import gymnasium as gym
 import mujoco
 import numpy as np
+import torch
 from mujoco import batch as mj_batch
 
 from depthbench.errors import DepthbenchError
@@ -133,6 +145,7 @@ class BatchedMujoco:
         cameras: Sequence[DepthCamera] = (),
         ray_groups: Sequence[int] | None = None,
         nthread: int = 0,
+        per_env_models: bool = False,
     ) -> None:
         if num_envs < 1:
             raise DepthbenchError(f"num_envs must be >= 1, got {num_envs}")
@@ -143,15 +156,11 @@ class BatchedMujoco:
         self.cameras = tuple(cameras)
         if len({(c.width, c.height) for c in self.cameras}) > 1:
             raise DepthbenchError("all depth cameras of a task must share one resolution (they stack as channels)")
-        for camera in self.cameras:
-            add_depth_camera(spec, camera)
-        if ray_groups is not None:
-            _hide_from_rays(spec, set(ray_groups))
+        self.ray_groups = None if ray_groups is None else set(ray_groups)
         self.control_dt = spec.option.timestep * decimation
-        try:
-            self.model = spec.compile()
-        except ValueError as exc:
-            raise DepthbenchError(f"the MuJoCo scene does not compile: {exc}") from None
+        self.model = self.compile_variant(spec)
+        # No more threads than envs: a single-env engine (one per process in the baseline) runs on its own thread.
+        nthread = min(nthread or os.cpu_count() or 1, num_envs)
         self.batch = mj_batch.Batch(self.model, num_envs, nthread=nthread, persistent=True)
         self.qpos = self.batch.bind("qpos")
         self.qvel = self.batch.bind("qvel")
@@ -161,10 +170,48 @@ class BatchedMujoco:
         self._depth_slices = [self._sensor_slice(f"{c.name}_depth") for c in self.cameras]
         # The stage the forward pass after a control step runs to: the latest any sensor needs (touch: acceleration).
         self._sensor_stage = int(max(self.model.sensor_needstage, default=mujoco.mjtStage.mjSTAGE_POS))
-        self._disableflags = self.batch.expand("opt.disableflags")
         self._base_disableflags = int(self.model.opt.disableflags)
+        # Per-env models (set_models) and expanded fields exclude each other in mujoco.batch.
+        self._models: list[mujoco.MjModel] | None = [self.model] * num_envs if per_env_models else None
+        if self._models is None:
+            self._disableflags = self.batch.expand("opt.disableflags")
+        else:
+            self.batch.set_models(self._models)
         self.batch.reset(stage=mujoco.mjtStage.mjSTAGE_NONE)
         self.forward()
+
+    def compile_variant(self, spec: mujoco.MjSpec) -> mujoco.MjModel:
+        """Compile `spec` with this engine's depth cameras and ray groups: the engine's own model, or another
+        parameterization of its scene (same elements, e.g. a ladder of another angle) for `set_models`."""
+        for camera in self.cameras:
+            add_depth_camera(spec, camera)
+        if self.ray_groups is not None:
+            _hide_from_rays(spec, self.ray_groups)
+        try:
+            return spec.compile()
+        except ValueError as exc:
+            raise DepthbenchError(f"the MuJoCo scene does not compile: {exc}") from None
+
+    def set_models(self, ids: np.ndarray, models: Sequence[mujoco.MjModel]) -> None:
+        """Run envs `ids` on `models` (from `compile_variant`; reset those envs next): per-env scene geometry that
+        expanded fields cannot express, since collision and ray bounding volumes are compiled from it. Needs an
+        engine built with per_env_models=True, which randomizes other parameters in these models instead of `expand`."""
+        if self._models is None:
+            raise DepthbenchError("set_models needs BatchedMujoco(..., per_env_models=True)")
+        for env_id, model in zip(np.asarray(ids).tolist(), models, strict=True):
+            self._models[env_id] = model
+        try:
+            self.batch.set_models(self._models)
+        except ValueError as exc:
+            raise DepthbenchError(f"a per-env model does not match the engine's layout: {exc}") from None
+
+    def _set_sensors(self, enabled: bool) -> None:
+        flags = self._base_disableflags if enabled else self._base_disableflags | _SENSORS_OFF
+        if self._models is None:
+            self._disableflags[:] = flags
+        else:  # the batch reads caller models live
+            for model in {id(m): m for m in self._models}.values():
+                model.opt.disableflags = flags
 
     @property
     def nthread(self) -> int:
@@ -188,6 +235,8 @@ class BatchedMujoco:
 
     def expand(self, field: str) -> np.ndarray:
         """(N, ...) writable per-env values of an MjModel field (or 'opt.<name>'), for domain randomization."""
+        if self._models is not None:
+            raise DepthbenchError(f"expand('{field}') is unavailable with per-env models; edit those models instead")
         return self.batch.expand(field)
 
     def set_const(self, ids: np.ndarray | None = None) -> None:
@@ -196,9 +245,9 @@ class BatchedMujoco:
 
     def step(self) -> None:
         """Advance every env by one control step; contacts, sensors and depth then describe the new state."""
-        self._disableflags[:] = self._base_disableflags | _SENSORS_OFF
+        self._set_sensors(False)
         self.batch.step(nstep=self.decimation)
-        self._disableflags[:] = self._base_disableflags
+        self._set_sensors(True)
         self.forward()
 
     def forward(self, ids: np.ndarray | None = None) -> None:
@@ -262,3 +311,54 @@ def _hide_from_rays(spec: mujoco.MjSpec, ray_groups: set[int]) -> None:
         if geom.contype != 0 or geom.conaffinity != 0:
             geom.material = ""
             geom.rgba = [geom.rgba[0], geom.rgba[1], geom.rgba[2], 0.0]
+
+
+class SingleTaskEnv(gym.Env):
+    """A depthbench task built with one env, as a gymnasium Env: the one-env-per-process reference that the batched
+    engine is benchmarked against. The task resets itself inside `step` (rsl-rl convention); `reset` restarts it."""
+
+    def __init__(self, task: str, cfg: dict[str, Any], seed: int) -> None:
+        from depthbench.envs import get_task
+
+        self.task = get_task(task).factory(cfg=cfg, num_envs=1, seed=seed, device="cpu")
+        obs = self.task.get_observations()
+        self.observation_space = gym.spaces.Dict(
+            {key: gym.spaces.Box(-np.inf, np.inf, tuple(value.shape[1:]), np.float32) for key, value in obs.items()}
+        )
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (self.task.num_actions,), np.float32)
+
+    @staticmethod
+    def _numpy(obs: Any) -> dict[str, np.ndarray]:
+        return {key: value[0].numpy() for key, value in obs.items()}
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        super().reset(seed=seed)
+        return self._numpy(self.task.reset(seed)), {}
+
+    def step(self, action: np.ndarray) -> tuple[dict, float, bool, bool, dict]:
+        obs, reward, done, extras = self.task.step(torch.as_tensor(action, dtype=torch.float32).reshape(1, -1))
+        timeout = bool(extras["time_outs"][0])
+        return self._numpy(obs), float(reward[0]), bool(done[0]) and not timeout, timeout, {}
+
+
+def async_vector_baseline(task: str) -> Callable[[dict[str, Any], int, int, int], tuple[str, float]]:
+    """`baseline=` for register_task: env-steps/s of gymnasium's AsyncVectorEnv over `num_envs` processes, each
+    stepping one env of `task` on its own MuJoCo model, under uniform random actions (after 10 warm-up steps)."""
+
+    def baseline(cfg: dict[str, Any], num_envs: int, steps: int, seed: int) -> tuple[str, float]:
+        env_fns = [partial(SingleTaskEnv, task, cfg, seed + i) for i in range(num_envs)]
+        envs = gym.vector.AsyncVectorEnv(env_fns)
+        try:
+            envs.reset(seed=seed)
+            envs.action_space.seed(seed)
+            for _ in range(10):
+                envs.step(envs.action_space.sample())
+            start = time.perf_counter()
+            for _ in range(steps):
+                envs.step(envs.action_space.sample())
+            rate = num_envs * steps / (time.perf_counter() - start)
+        finally:
+            envs.close()
+        return "gymnasium AsyncVectorEnv, 1 env/process", rate
+
+    return baseline

@@ -1,0 +1,240 @@
+"""Evaluate a checkpoint on a task split under an evaluation noise model -> metrics JSON with 95% CIs.
+
+Episodes are collected with a fixed quota per env (the first k episodes of every env), so short episodes are not
+over-represented the way "first N episodes to finish across envs" would make them (a known bias of parallel eval,
+cf. habitat-baselines' per-episode-id bookkeeping).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import torch
+from tqdm import tqdm
+
+from depthbench.agents import config as agent_config
+from depthbench.agents import stats
+from depthbench.agents.training import PolicySetup, load_checkpoint, seed_everything, write_json_atomic
+from depthbench.errors import DepthbenchError
+
+SCHEMA_PATH = Path(__file__).with_name("metrics.schema.json")
+EVAL_SEED_OFFSET = 7_000_003  # eval envs never reuse a training chunk's seed
+NON_METRIC_KEYS = ("env_id",)
+
+
+def metric_name(key: str) -> str:
+    return "success_rate" if key == "success" else key
+
+
+def summarize_episodes(records: Sequence[dict[str, Any]], *, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Mean and 95% CI of every numeric per-episode field (Wilson for 0/1 fields, bootstrap otherwise)."""
+    keys: list[str] = []
+    indicators: set[str] = set(stats.INDICATOR_METRICS)
+    for record in records:
+        for key, value in record.items():
+            if key not in NON_METRIC_KEYS and isinstance(value, int | float) and key not in keys:
+                keys.append(key)
+            if isinstance(value, bool):
+                indicators.add(key)
+    return {
+        metric_name(key): stats.summarize(
+            [float(r[key]) for r in records if key in r], indicator=key in indicators, seed=seed
+        )
+        for key in keys
+    }
+
+
+def group_episodes(records: Sequence[dict[str, Any]], group_by: Sequence[str], *, seed: int = 0) -> list[dict]:
+    """Per-group summaries (embodied-nav scene family, ladder (angle, radius) cell), in sorted key order."""
+    if not group_by:
+        return []
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for record in records:
+        if all(key in record for key in group_by):
+            groups.setdefault(tuple(record[key] for key in group_by), []).append(record)
+    out = []
+    for key in sorted(groups, key=lambda k: tuple(str(v) if isinstance(v, str) else float(v) for v in k)):
+        members = groups[key]
+        summary = summarize_episodes([{k: v for k, v in r.items() if k not in group_by} for r in members], seed=seed)
+        out.append({"key": dict(zip(group_by, key, strict=True)), "episodes": len(members), "metrics": summary})
+    return out
+
+
+def run_episodes(
+    env: Any, policy: Any, episodes: int, *, deterministic: bool, desc: str = "eval", show_progress: bool = True
+) -> list[dict[str, Any]]:
+    """Step `env` with `policy` until every env finished its quota; returns the per-episode records."""
+    num_envs = env.num_envs
+    quota = [episodes // num_envs + (1 if i < episodes % num_envs else 0) for i in range(num_envs)]
+    counts = [0] * num_envs
+    records: list[dict[str, Any]] = []
+    max_len = int(torch.as_tensor(env.max_episode_length).max())
+    step_limit = (max(quota) + 2) * max_len + 10
+    obs = env.get_observations()
+    policy.reset()
+    with torch.inference_mode(), tqdm(total=episodes, desc=desc, unit="ep", disable=not show_progress) as bar:
+        for _ in range(step_limit):
+            if counts == quota:
+                break
+            actions = policy(obs, stochastic_output=not deterministic)
+            obs, _, dones, extras = env.step(actions)
+            policy.reset(dones)
+            for episode in extras.get("finished_episodes", []):
+                env_id = int(episode["env_id"])
+                if counts[env_id] < quota[env_id]:
+                    counts[env_id] += 1
+                    records.append(_plain(episode))
+                    bar.update(1)
+        else:
+            raise DepthbenchError(f"evaluation did not finish {episodes} episodes in {step_limit} steps per env")
+    return records
+
+
+def _plain(episode: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in episode.items():
+        if isinstance(value, torch.Tensor):
+            value = value.item()
+        out[key] = value
+    return out
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    *,
+    eval_noise: str | None = None,
+    episodes: int | None = None,
+    split: str | None = None,
+    seed: int = 0,
+    num_envs: int | None = None,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Metrics of one checkpoint (and, for a distilled student, of its teacher on the same episodes)."""
+    data = load_checkpoint(checkpoint)
+    meta = data["depthbench"]
+    cfg = meta["config"]
+    eval_cfg = cfg["eval"]
+    noise = eval_noise if eval_noise is not None else eval_cfg["noise"]
+    episodes = int(episodes if episodes is not None else eval_cfg["episodes"])
+    split = split if split is not None else eval_cfg["split"]
+    num_envs = min(int(num_envs if num_envs is not None else eval_cfg["num_envs"]), episodes)
+    if episodes < 1:
+        raise DepthbenchError(f"--episodes must be >= 1, got {episodes}")
+
+    seed_everything(EVAL_SEED_OFFSET + seed)  # stochastic policies sample from the global torch RNG
+    setup = PolicySetup(cfg, kind=meta["kind"], teacher_cfg=_teacher_cfg(meta))
+    _restore_frozen_encoder(setup, meta)
+    generator = torch.Generator().manual_seed(EVAL_SEED_OFFSET + seed)
+    env = setup.make_env(
+        seed=EVAL_SEED_OFFSET + seed, noise_spec=noise, split=split, num_envs=num_envs, generator=generator
+    )
+    runner = setup.runner(env, log_dir=None)
+    runner.alg.load(data, None, strict=True)
+    setup.describe_encoder(runner)
+    policy = runner.get_inference_policy()
+    label = setup.encoder_info["label"]
+    records = run_episodes(
+        env,
+        policy,
+        episodes,
+        deterministic=eval_cfg["deterministic"],
+        desc=f"eval {cfg['task']} [{label}] noise={noise}",
+        show_progress=show_progress,
+    )
+    result: dict[str, Any] = {
+        "schema": "depthbench.metrics/1",
+        "task": cfg["task"],
+        "kind": meta["kind"],
+        "checkpoint": str(checkpoint),
+        "iterations": int(data["iter"]),
+        "split": split,
+        "eval_noise": noise,
+        "train_noise": cfg["train_noise"],
+        "train_seed": int(cfg["seed"]),
+        "eval_seed": seed,
+        "episodes": len(records),
+        "deterministic": bool(eval_cfg["deterministic"]),
+        "encoder": setup.encoder_info,
+        "metrics": summarize_episodes(records, seed=seed),
+        "groups": group_episodes(records, eval_cfg["group_by"], seed=seed),
+        "config": cfg,
+        "versions": agent_config.versions(),
+    }
+    if meta["kind"] == "distillation":
+        teacher_env = setup.make_env(
+            seed=EVAL_SEED_OFFSET + seed,
+            noise_spec=noise,
+            split=split,
+            num_envs=num_envs,
+            generator=torch.Generator().manual_seed(EVAL_SEED_OFFSET + seed),
+        )
+        teacher = runner.alg.teacher
+        teacher.eval()
+        teacher_records = run_episodes(
+            teacher_env, teacher, episodes, deterministic=True, desc="eval teacher", show_progress=show_progress
+        )
+        result["teacher"] = {"metrics": summarize_episodes(teacher_records, seed=seed)}
+        result["normalized_to_teacher"] = normalized_success(records, teacher_records, seed=seed)
+    result["episode_records"] = records
+    return result
+
+
+def normalized_success(student: Sequence[dict], teacher: Sequence[dict], *, seed: int = 0) -> dict[str, Any]:
+    """Student SR / teacher SR with a bootstrap 95% CI (DeFM paper: success normalized to the teacher)."""
+    s = [float(r["success"]) for r in student]
+    t = [float(r["success"]) for r in teacher]
+    teacher_sr = sum(t) / len(t) if t else 0.0
+    mean = (sum(s) / len(s)) / teacher_sr if teacher_sr > 0 else float("nan")
+    lo, hi = stats.ratio_interval(s, t, seed=seed)
+    return {"mean": mean, "ci95": [lo, hi], "n": len(s), "method": "bootstrap-ratio"}
+
+
+def _teacher_cfg(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The distillation train_cfg embeds the teacher network; rebuild its run-config shape for PolicySetup."""
+    if meta["kind"] != "distillation":
+        return None
+    train_cfg = meta["train_cfg"]
+    teacher = {k: v for k, v in train_cfg["teacher"].items() if k != "class_name"}
+    return {"teacher_obs_groups": {"actor": train_cfg["obs_groups"]["teacher"]}, "ppo": {"actor": teacher}}
+
+
+def _restore_frozen_encoder(setup: PolicySetup, meta: dict[str, Any]) -> None:
+    """Random-init frozen weights come from the checkpoint; pretrained ones must match the recorded provenance."""
+    if setup.frozen_encoder is None:
+        return
+    state = meta.get("frozen_encoder_state")
+    if state is not None:
+        setup.frozen_encoder.load_state_dict(state)
+        return
+    recorded = meta["encoder"]["weights_provenance"]
+    if str(setup.frozen_encoder.weights_provenance) != recorded:
+        raise DepthbenchError(
+            f"frozen encoder weights differ from training: now '{setup.frozen_encoder.weights_provenance}', "
+            f"recorded '{recorded}'; make the original weights available"
+        )
+
+
+def validate_metrics(result: dict[str, Any]) -> None:
+    """Check a metrics document against metrics.schema.json (raises DepthbenchError naming the problem)."""
+    schema = json.loads(SCHEMA_PATH.read_text())
+    try:
+        jsonschema.validate(result, schema)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
+        raise DepthbenchError(f"metrics JSON invalid at {where}: {exc.message}") from None
+
+
+def write_metrics(result: dict[str, Any], path: str | Path) -> Path:
+    """Validate and write atomically: the summary to `path`, per-episode records beside it (*.episodes.json)."""
+    path = Path(path)
+    records = result.pop("episode_records", [])
+    validate_metrics(result)
+    episodes_path = path.with_name(path.stem + ".episodes.json")
+    result["episode_records_file"] = episodes_path.name
+    write_json_atomic(episodes_path, records)
+    write_json_atomic(path, result)
+    return path

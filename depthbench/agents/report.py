@@ -1,0 +1,342 @@
+"""`depthbench report RUNS_DIR`: markdown + CSV tables and PNG plots from run directories, metrics files, ablations.
+
+Everything is read back from files (manifest.json, progress.jsonl, metrics JSON, ablation.json), so a report can be
+rebuilt at any time without rerunning anything. Encoders appear under their label, so random-init DeFM shows as
+"defm-... (RANDOM INIT)" in every table and plot.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from depthbench.errors import DepthbenchError
+
+MAIN_METRICS = ("success_rate", "spl", "soft_spl", "collisions")
+
+
+def _fmt(estimate: dict[str, Any] | None) -> str:
+    if not estimate or estimate.get("mean") is None or math.isnan(estimate["mean"]):
+        return "n/a"
+    lo, hi = estimate["ci95"]
+    return f"{estimate['mean']:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def collect(runs_dir: Path) -> dict[str, list[tuple[Path, dict[str, Any]]]]:
+    found: dict[str, list[tuple[Path, dict[str, Any]]]] = {"runs": [], "metrics": [], "ablations": []}
+    for path in sorted(runs_dir.rglob("*.json")):
+        if path.name.startswith(".") or path.name.endswith(".episodes.json"):
+            continue
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        schema = data.get("schema") if isinstance(data, dict) else None
+        if schema == "depthbench.run/1":
+            found["runs"].append((path.parent, data))
+        elif schema == "depthbench.metrics/1":
+            found["metrics"].append((path, data))
+        elif schema == "depthbench.ablation/1":
+            found["ablations"].append((path, data))
+    return found
+
+
+def results_rows(metrics: list[tuple[Path, dict[str, Any]]], root: Path) -> list[dict[str, Any]]:
+    rows = []
+    for path, data in metrics:
+        row = {
+            "file": str(path.relative_to(root)),
+            "task": data["task"],
+            "kind": data["kind"],
+            "encoder": data["encoder"]["label"],
+            "weights_provenance": data["encoder"]["weights_provenance"],
+            "train_noise": data["train_noise"],
+            "eval_noise": data["eval_noise"],
+            "split": data["split"],
+            "train_seed": data["train_seed"],
+            "episodes": data["episodes"],
+        }
+        for name in MAIN_METRICS:
+            estimate = data["metrics"].get(name)
+            row[name] = estimate["mean"] if estimate else ""
+            row[f"{name}_ci95"] = f"{estimate['ci95'][0]:.4f}..{estimate['ci95'][1]:.4f}" if estimate else ""
+        norm = data.get("normalized_to_teacher")
+        row["normalized_to_teacher"] = norm["mean"] if norm else ""
+        rows.append(row)
+    return rows
+
+
+def ablation_rows(ablation: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for r in ablation["rows"]:
+        sr = r["metrics"]["success_rate"]
+        drop = r.get("robustness_drop")
+        rows.append(
+            {
+                "task": ablation["spec"]["task"],
+                "encoder": r["encoder_label"],
+                "weights_provenance": r["weights_provenance"],
+                "train_noise": r["train_noise"],
+                "eval_noise": r["eval_noise"],
+                "seeds": r["seeds"],
+                "episodes": r["episodes"],
+                "success_rate": sr["mean"],
+                "success_rate_ci95": f"{sr['ci95'][0]:.4f}..{sr['ci95'][1]:.4f}",
+                "seed_sr_ci95": "{:.4f}..{:.4f}".format(*r["seed_success_rate"]["ci95"]),
+                "spl": r["metrics"]["spl"]["mean"] if "spl" in r["metrics"] else "",
+                "robustness_drop": drop["mean"] if drop else "",
+            }
+        )
+    return rows
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    _write_text(path, buffer.getvalue())
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = []
+        for c in columns:
+            value = row.get(c, "")
+            cells.append(f"{value:.3f}" if isinstance(value, float) else str(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_learning_curves(runs: list[tuple[Path, dict[str, Any]]], path: Path) -> bool:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = []
+    for run_dir, manifest in runs:
+        progress = run_dir / "progress.jsonl"
+        if not progress.is_file():
+            continue
+        rows = [json.loads(line) for line in progress.read_text().splitlines() if line.strip()]
+        if rows:
+            label = (
+                f"{manifest['task']} {manifest['kind']} {manifest['encoder']['label']} "
+                f"noise={manifest['train_noise']} s{manifest['seed']}"
+            )
+            curves.append((label, rows))
+    if not curves:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    for label, rows in curves:
+        steps = [r["env_steps"] for r in rows]
+        axes[0].plot(steps, [r.get("mean_reward", float("nan")) for r in rows], label=label)
+        axes[1].plot(steps, [r.get("train_success_rate", float("nan")) for r in rows], label=label)
+    axes[0].set(xlabel="env steps", ylabel="mean episode return", title="Training return")
+    axes[1].set(
+        xlabel="env steps",
+        ylabel="success rate (episodes ending in the iteration)",
+        title="Training success",
+        ylim=(-0.02, 1.02),
+    )
+    axes[1].legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_ablation_heatmap(ablation: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    spec = ablation["spec"]
+    row_keys, labels = [], {}
+    for r in ablation["rows"]:
+        key = (r["encoder"], r["train_noise"])
+        labels[key] = f"{r['encoder_label']}\ntrain: {r['train_noise']}"
+        if key not in row_keys:
+            row_keys.append(key)
+    cols = spec["eval_noises"]
+    grid = np.full((len(row_keys), len(cols)), np.nan)
+    for r in ablation["rows"]:
+        grid[row_keys.index((r["encoder"], r["train_noise"])), cols.index(r["eval_noise"])] = r["metrics"][
+            "success_rate"
+        ]["mean"]
+    fig, ax = plt.subplots(figsize=(2.2 + 1.8 * len(cols), 1.2 + 0.8 * len(row_keys)))
+    image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(cols)), [f"eval: {c}" for c in cols], rotation=20, ha="right", fontsize=8)
+    ax.set_yticks(range(len(row_keys)), [labels[k] for k in row_keys], fontsize=8)
+    for i in range(len(row_keys)):
+        for j in range(len(cols)):
+            if not np.isnan(grid[i, j]):
+                ax.text(
+                    j, i, f"{grid[i, j]:.2f}", ha="center", va="center", color="white" if grid[i, j] < 0.5 else "black"
+                )
+    ax.set_title(f"{spec['task']}: success rate ({len(spec['seeds'])} seed(s))")
+    fig.colorbar(image, ax=ax, label="SR")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_ladder_grid(data: dict[str, Any], path: Path) -> bool:
+    """SR per (angle, rung radius) cell of a ladder evaluation."""
+    groups = [g for g in data["groups"] if {"angle_deg", "rung_radius_mm"} <= set(g["key"])]
+    if not groups:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    angles = sorted({float(g["key"]["angle_deg"]) for g in groups})
+    radii = sorted({float(g["key"]["rung_radius_mm"]) for g in groups})
+    grid = np.full((len(angles), len(radii)), np.nan)
+    for g in groups:
+        grid[angles.index(float(g["key"]["angle_deg"])), radii.index(float(g["key"]["rung_radius_mm"]))] = g["metrics"][
+            "success_rate"
+        ]["mean"]
+    fig, ax = plt.subplots(figsize=(1.5 + 0.9 * len(radii), 1.5 + 0.7 * len(angles)))
+    image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", origin="lower", aspect="auto")
+    ax.set_xticks(range(len(radii)), [f"{r:g}" for r in radii])
+    ax.set_yticks(range(len(angles)), [f"{a:g}" for a in angles])
+    ax.set(
+        xlabel="rung radius (mm)",
+        ylabel="ladder angle (deg)",
+        title=f"ladder SR: {data['encoder']['label']}, eval noise {data['eval_noise']}",
+    )
+    for i in range(len(angles)):
+        for j in range(len(radii)):
+            if not np.isnan(grid[i, j]):
+                ax.text(
+                    j,
+                    i,
+                    f"{grid[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    color="white" if grid[i, j] < 0.5 else "black",
+                    fontsize=8,
+                )
+    fig.colorbar(image, ax=ax, label="SR")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def build_report(runs_dir: str | Path, out: str | Path | None = None) -> dict[str, Any]:
+    """Write report.md, results.csv, ablation.csv and PNG plots into `out` (default RUNS_DIR/report)."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        raise DepthbenchError(f"runs directory not found: {runs_dir}")
+    out = Path(out) if out else runs_dir / "report"
+    found = collect(runs_dir)
+    if not any(found.values()):
+        raise DepthbenchError(f"no depthbench runs, metrics or ablations under {runs_dir}")
+    out.mkdir(parents=True, exist_ok=True)
+    results = results_rows(found["metrics"], runs_dir)
+    _write_csv(out / "results.csv", results)
+    sections = [f"# depthbench report: {runs_dir}", ""]
+    sections += [
+        "Encoders are named by label: random-init weights carry '(RANDOM INIT)' and are not DeFM results.",
+        "Intervals are 95% CIs: Wilson for success rates, bootstrap for other metrics.",
+        "",
+    ]
+    images = []
+    if plot_learning_curves(found["runs"], out / "learning_curves.png"):
+        images.append("learning_curves.png")
+    abl_rows: list[dict[str, Any]] = []
+    for index, (_, ablation) in enumerate(found["ablations"]):
+        abl_rows += ablation_rows(ablation)
+        name = f"ablation_heatmap{'' if index == 0 else f'_{index}'}.png"
+        plot_ablation_heatmap(ablation, out / name)
+        images.append(name)
+    _write_csv(out / "ablation.csv", abl_rows)
+    for path, data in found["metrics"]:
+        name = f"ladder_grid_{path.stem}.png"
+        if plot_ladder_grid(data, out / name):
+            images.append(name)
+    if abl_rows:
+        sections += [
+            "## Ablation",
+            "",
+            _markdown_table(
+                abl_rows,
+                [
+                    "task",
+                    "encoder",
+                    "train_noise",
+                    "eval_noise",
+                    "seeds",
+                    "episodes",
+                    "success_rate",
+                    "success_rate_ci95",
+                    "spl",
+                    "robustness_drop",
+                ],
+            ),
+            "",
+        ]
+    if results:
+        table_rows = [
+            {
+                **r,
+                "SR [95% CI]": _fmt(_estimate(found, r, "success_rate")),
+                "SPL [95% CI]": _fmt(_estimate(found, r, "spl")),
+            }
+            for r in results
+        ]
+        sections += [
+            "## Evaluations",
+            "",
+            _markdown_table(
+                table_rows,
+                [
+                    "task",
+                    "kind",
+                    "encoder",
+                    "train_noise",
+                    "eval_noise",
+                    "split",
+                    "train_seed",
+                    "episodes",
+                    "SR [95% CI]",
+                    "SPL [95% CI]",
+                    "normalized_to_teacher",
+                ],
+            ),
+            "",
+        ]
+    provenance = sorted({(r["encoder"], r["weights_provenance"]) for r in results + abl_rows})
+    if provenance:
+        sections += ["## Weights provenance", ""] + [f"- {label}: `{prov}`" for label, prov in provenance] + [""]
+    sections += [f"![{name}]({name})" for name in images]
+    _write_text(out / "report.md", "\n".join(sections) + "\n")
+    return {"out": out, "results": results, "ablation": abl_rows, "images": images}
+
+
+def _estimate(found: dict[str, Any], row: dict[str, Any], name: str) -> dict[str, Any] | None:
+    for path, data in found["metrics"]:
+        if str(path).endswith(row["file"]):
+            return data["metrics"].get(name)
+    return None

@@ -1,0 +1,410 @@
+"""Training runs: rsl-rl OnPolicyRunner (PPO) or DistillationRunner, driven in checkpoint-sized chunks.
+
+Why chunks: an env's internal state (scenes, poses, episode counters) is not checkpointable through the VecEnv API, so
+every chunk of `save_interval` iterations starts from a freshly built env seeded by (seed, iteration). A run killed
+mid-chunk and resumed from the last checkpoint (model, optimizer, RNG states, logger buffers) therefore replays exactly
+what an uninterrupted run does, and its final results files are identical.
+
+Run directory: manifest.json (config, seed, versions, encoder provenance, status), progress.jsonl (one row per
+iteration, the learning curve), checkpoints/model_<iterations>.pt, tensorboard/ (rsl-rl's TensorBoard writer).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import os
+import random
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rsl_rl.runners import DistillationRunner, OnPolicyRunner
+from rsl_rl.utils.logger import Logger
+from tqdm import tqdm
+
+from depthbench.agents import config as agent_config
+from depthbench.agents.wrappers import DepthFeatureWrapper
+from depthbench.errors import DepthbenchError
+
+MANIFEST = "manifest.json"
+PROGRESS = "progress.jsonl"
+CHECKPOINTS = "checkpoints"
+TIMING_KEYS = ("env_steps_per_s", "iteration_time_s")  # wall-clock fields: excluded when runs are compared
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON via a temp file + os.replace so a killed process never leaves a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def torch_save_atomic(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state(noise_generator: torch.Generator) -> dict[str, Any]:
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "noise": noise_generator.get_state(),
+    }
+
+
+def set_rng_state(state: dict[str, Any], noise_generator: torch.Generator) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    noise_generator.set_state(state["noise"])
+
+
+def chunk_env_seed(seed: int, iteration: int) -> int:
+    """Env seed of the chunk starting at `iteration`: distinct per chunk, the same in a resumed and an unkilled run."""
+    return seed * 1_000_003 + iteration
+
+
+class _ProgressLogger(Logger):
+    """rsl-rl's Logger (TensorBoard scalars) plus a progress.jsonl learning curve and a tqdm bar instead of the
+    multi-line console dump."""
+
+    def __init__(self, *args: Any, progress_path: Path, bar: tqdm, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.progress_path = progress_path
+        self.bar = bar
+        self.finished: list[dict[str, Any]] = []
+
+    def init_logging_writer(self) -> None:
+        """One TensorBoard writer per run (rsl-rl opens one per learn() call and snapshots git; the manifest already
+        records versions)."""
+        if self.writer is None and self.log_dir is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(log_dir=self.log_dir, flush_secs=10)
+
+    def process_env_step(self, rewards: Any, dones: Any, extras: dict, intrinsic_rewards: Any = None) -> None:
+        super().process_env_step(rewards, dones, extras, intrinsic_rewards)
+        self.finished.extend(extras.get("finished_episodes", []))
+
+    def log(self, it: int, start_it: int, total_it: int, collect_time: float, learn_time: float, **kwargs: Any) -> None:
+        row: dict[str, Any] = {"iteration": it + 1}
+        row["env_steps"] = (it + 1) * self.cfg["num_steps_per_env"] * self.num_envs
+        if self.rewbuffer:
+            row["mean_reward"] = float(np.mean(self.rewbuffer))
+            row["mean_episode_length"] = float(np.mean(self.lenbuffer))
+        if self.finished:
+            row["train_success_rate"] = float(np.mean([float(ep.get("success", 0.0)) for ep in self.finished]))
+            row["episodes"] = len(self.finished)
+        row.update({f"loss_{k}": float(v) for k, v in kwargs["loss_dict"].items()})
+        row["learning_rate"] = float(kwargs["learning_rate"])
+        row["iteration_time_s"] = collect_time + learn_time
+        row["env_steps_per_s"] = self.cfg["num_steps_per_env"] * self.num_envs / max(collect_time + learn_time, 1e-9)
+        if self.writer is not None and "train_success_rate" in row:
+            self.writer.add_scalar("Train/success_rate", row["train_success_rate"], it)
+        self.finished = []
+        with contextlib.redirect_stdout(io.StringIO()):
+            super().log(
+                it=it, start_it=start_it, total_it=total_it, collect_time=collect_time, learn_time=learn_time, **kwargs
+            )
+        with self.progress_path.open("a") as f:
+            f.write(json.dumps(row, sort_keys=True) + "\n")
+        self.bar.update(1)
+        postfix = {"reward": f"{row.get('mean_reward', float('nan')):.2f}", "fps": f"{row['env_steps_per_s']:.0f}"}
+        if "train_success_rate" in row:
+            postfix["SR"] = f"{row['train_success_rate']:.2f}"
+        self.bar.set_postfix(postfix)
+
+    def state(self) -> dict[str, Any]:
+        return {"rewbuffer": list(self.rewbuffer), "lenbuffer": list(self.lenbuffer)}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.rewbuffer = deque(state["rewbuffer"], maxlen=self.rewbuffer.maxlen)
+        self.lenbuffer = deque(state["lenbuffer"], maxlen=self.lenbuffer.maxlen)
+
+
+class PolicySetup:
+    """Everything built from a run config: the frozen encoder (if any), env factory with noise, rsl-rl train_cfg."""
+
+    def __init__(self, cfg: dict[str, Any], *, kind: str, teacher_cfg: dict[str, Any] | None = None) -> None:
+        from depthbench.encoders import create
+
+        self.cfg = cfg
+        self.kind = kind  # "ppo" | "teacher" | "distillation"
+        if kind == "distillation":
+            self.train_cfg = agent_config.distillation_train_cfg(cfg, teacher_cfg or {})
+        else:
+            self.train_cfg = agent_config.ppo_train_cfg(cfg, teacher=kind == "teacher")
+        self.needs_depth = kind != "teacher"
+        self.encoder_kwargs = agent_config.encoder_create_kwargs(cfg)
+        frozen = agent_config.encoder_mode(cfg) == "frozen"
+        self.frozen_encoder = create(**self.encoder_kwargs) if self.needs_depth and frozen else None
+        self.encoder_info: dict[str, Any] = {}
+
+    def describe_encoder(self, runner: OnPolicyRunner) -> dict[str, Any]:
+        """Name, label and weights provenance of the encoder the policy sees through (frozen or in the model)."""
+        if not self.needs_depth:
+            info = {"name": "none", "label": "privileged teacher (no depth)", "weights_provenance": "n/a"}
+        else:
+            encoder = self.frozen_encoder if self.frozen_encoder is not None else runner.alg.get_policy().encoder
+            provenance = str(encoder.weights_provenance)
+            name = self.encoder_kwargs["name"]
+            info = {
+                "name": name,
+                "label": agent_config.encoder_label(name, provenance),
+                "weights": self.encoder_kwargs["weights"],
+                "mode": self.encoder_kwargs["mode"],
+                "lr_multiplier": float(getattr(encoder, "lr_multiplier", 1.0)),
+                "feature_dim": int(encoder.feature_dim),
+                "weights_provenance": provenance,
+            }
+        self.encoder_info = info
+        return info
+
+    def make_env(
+        self, *, seed: int, noise_spec: str, split: str | None, num_envs: int, generator: torch.Generator
+    ) -> DepthFeatureWrapper:
+        from depthbench.envs import make_task
+        from depthbench.noise import build_noise
+
+        overrides = copy.deepcopy(self.cfg["env"])
+        if split is not None:
+            overrides["split"] = split
+        env = make_task(self.cfg["task"], num_envs=num_envs, seed=seed, device=self.cfg["device"], overrides=overrides)
+        return DepthFeatureWrapper(
+            env,
+            noise=build_noise(noise_spec),
+            generator=generator,
+            frozen_encoder=self.frozen_encoder,
+            encode_batch_size=self.cfg["encoder"]["encode_batch_size"],
+        )
+
+    def runner(self, env: DepthFeatureWrapper, log_dir: str | None) -> OnPolicyRunner:
+        runner_class = DistillationRunner if self.kind == "distillation" else OnPolicyRunner
+        with contextlib.redirect_stdout(io.StringIO()):  # rsl-rl prints the full model; the manifest records it
+            return runner_class(env, copy.deepcopy(self.train_cfg), log_dir=log_dir, device=self.cfg["device"])
+
+    def frozen_encoder_state(self) -> dict[str, torch.Tensor] | None:
+        """Random-init frozen weights are saved with the policy (they cannot be re-downloaded); pretrained ones are
+        re-created from their source and checked against the recorded provenance."""
+        if self.frozen_encoder is not None and self.encoder_info["weights_provenance"] == "random-init":
+            return self.frozen_encoder.state_dict()
+        return None
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    paths = sorted((run_dir / CHECKPOINTS).glob("model_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
+    return paths[-1] if paths else None
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise DepthbenchError(f"checkpoint not found: {path}")
+    try:
+        data = torch.load(path, weights_only=False, map_location="cpu")
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing to the user
+        raise DepthbenchError(f"checkpoint {path} could not be read ({type(exc).__name__}: {exc})") from None
+    if not isinstance(data, dict) or "depthbench" not in data:
+        raise DepthbenchError(f"{path} is not a depthbench checkpoint (no 'depthbench' section)")
+    return data
+
+
+def train(
+    cfg: dict[str, Any],
+    run_dir: str | Path,
+    *,
+    kind: str = "ppo",
+    resume: bool = False,
+    teacher_checkpoint: str | Path | None = None,
+    command: str = "",
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Train (or resume) one run into `run_dir`; returns the final manifest."""
+    run_dir = Path(run_dir)
+    manifest_path = run_dir / MANIFEST
+    start_ckpt = None
+    if resume:
+        if not manifest_path.is_file():
+            raise DepthbenchError(f"--resume: no {MANIFEST} in {run_dir}; start the run without --resume")
+        saved = json.loads(manifest_path.read_text())
+        cfg, kind = saved["config"], saved["kind"]
+        teacher_checkpoint = saved.get("teacher_checkpoint")
+        start_ckpt = latest_checkpoint(run_dir)
+    elif manifest_path.is_file():
+        raise DepthbenchError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+
+    teacher_data = load_checkpoint(teacher_checkpoint) if kind == "distillation" else None
+    teacher_cfg = teacher_data["depthbench"]["config"] if teacher_data else None
+    seed = int(cfg["seed"])
+    seed_everything(seed)
+    noise_generator = torch.Generator().manual_seed(seed)
+    setup = PolicySetup(cfg, kind=kind, teacher_cfg=teacher_cfg)
+
+    total = int(cfg["iterations"])
+    env = setup.make_env(
+        seed=chunk_env_seed(seed, 0),
+        noise_spec=cfg["train_noise"],
+        split=None,
+        num_envs=cfg["num_envs"],
+        generator=noise_generator,
+    )
+    runner = setup.runner(env, log_dir=str(run_dir / "tensorboard"))
+    setup.describe_encoder(runner)
+    if teacher_data is not None:
+        runner.alg.load(teacher_data, {"teacher": True}, strict=True)
+        runner.alg.teacher_loaded = True
+
+    manifest: dict[str, Any] = {
+        "schema": "depthbench.run/1",
+        "kind": kind,
+        "task": cfg["task"],
+        "seed": seed,
+        "config": cfg,
+        "rsl_rl_train_cfg": setup.train_cfg,
+        "encoder": setup.encoder_info,
+        "train_noise": cfg["train_noise"],
+        "teacher_checkpoint": str(teacher_checkpoint) if teacher_checkpoint else None,
+        "versions": agent_config.versions(),
+        "command": command,
+        "status": "running",
+        "iterations_done": 0,
+        "checkpoint": None,
+    }
+    done = 0
+    bar = tqdm(
+        total=total,
+        desc=f"{kind} {cfg['task']} [{setup.encoder_info['label']}]",
+        unit="it",
+        disable=not show_progress,
+        dynamic_ncols=True,
+    )
+    logger = _ProgressLogger(
+        log_dir=str(run_dir / "tensorboard"),
+        cfg=runner.cfg,
+        env_cfg=env.cfg,
+        num_envs=env.num_envs,
+        is_distributed=False,
+        gpu_world_size=1,
+        gpu_global_rank=0,
+        device=cfg["device"],
+        progress_path=run_dir / PROGRESS,
+        bar=bar,
+    )
+    runner.logger = logger
+    if start_ckpt is not None:
+        data = load_checkpoint(start_ckpt)
+        runner.alg.load(data, None, strict=True)
+        done = int(data["iter"])
+        set_rng_state(data["depthbench"]["rng"], noise_generator)
+        logger.load_state(data["depthbench"]["logger"])
+        logger.tot_timesteps = done * runner.cfg["num_steps_per_env"] * env.num_envs
+        _truncate_progress(run_dir / PROGRESS, done)
+        bar.update(done)
+        manifest = json.loads(manifest_path.read_text())
+    elif resume:
+        _truncate_progress(run_dir / PROGRESS, 0)
+    manifest["status"] = "running"
+    write_json_atomic(manifest_path, manifest)
+
+    started = time.perf_counter()
+    while done < total:
+        if done > 0 or start_ckpt is not None:
+            env = setup.make_env(
+                seed=chunk_env_seed(seed, done),
+                noise_spec=cfg["train_noise"],
+                split=None,
+                num_envs=cfg["num_envs"],
+                generator=noise_generator,
+            )
+            runner.env = env
+        _reset_chunk_state(runner, logger)
+        chunk = min(int(cfg["save_interval"]), total - done)
+        runner.current_learning_iteration = done
+        with contextlib.redirect_stdout(io.StringIO()):
+            runner.learn(num_learning_iterations=chunk)
+        done += chunk
+        path = run_dir / CHECKPOINTS / f"model_{done}.pt"
+        _save(runner, path, done, setup, noise_generator, logger)
+        manifest.update(iterations_done=done, checkpoint=str(path))
+        write_json_atomic(manifest_path, manifest)
+    bar.close()
+    if logger.writer is not None:
+        logger.writer.flush()
+    manifest["status"] = "finished"
+    manifest["train_wall_time_s_this_session"] = time.perf_counter() - started
+    write_json_atomic(manifest_path, manifest)
+    return manifest
+
+
+def _reset_chunk_state(runner: OnPolicyRunner, logger: _ProgressLogger) -> None:
+    """A chunk starts with fresh envs: zero recurrent states and the logger's per-episode running sums."""
+    alg = runner.alg
+    for model in (
+        getattr(alg, "actor", None),
+        getattr(alg, "critic", None),
+        getattr(alg, "student", None),
+        getattr(alg, "teacher", None),
+    ):
+        if model is not None:
+            model.reset()
+    if hasattr(alg, "last_hidden_states"):
+        alg.last_hidden_states = (None, None)
+    # rsl-rl's storage skips saving a None hidden state, so step 0 of the next rollout would replay the previous
+    # chunk's stored state; zero it so the chunk starts exactly as a resumed run does (from zeros)
+    with torch.inference_mode():  # the storage was filled inside the runner's inference-mode rollout
+        for saved in (alg.storage.saved_hidden_state_a, alg.storage.saved_hidden_state_c):
+            for tensor in saved or ():
+                tensor.zero_()
+    logger.cur_reward_sum.zero_()
+    logger.cur_episode_length.zero_()
+    logger.finished = []
+
+
+def _save(
+    runner: OnPolicyRunner,
+    path: Path,
+    done: int,
+    setup: PolicySetup,
+    noise_generator: torch.Generator,
+    logger: _ProgressLogger,
+) -> None:
+    data = runner.alg.save()
+    data["iter"] = done
+    data["infos"] = None
+    data["depthbench"] = {
+        "kind": setup.kind,
+        "config": setup.cfg,
+        "train_cfg": setup.train_cfg,
+        "encoder": setup.encoder_info,
+        "frozen_encoder_state": setup.frozen_encoder_state(),
+        "rng": rng_state(noise_generator),
+        "logger": logger.state(),
+    }
+    torch_save_atomic(data, path)
+
+
+def _truncate_progress(path: Path, iterations: int) -> None:
+    """Drop learning-curve rows past the checkpoint a resumed run restarts from (they are recomputed)."""
+    if not path.is_file():
+        return
+    rows = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = [line for line in rows if json.loads(line)["iteration"] <= iterations]
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(line + "\n" for line in kept))
+    os.replace(tmp, path)

@@ -1,0 +1,275 @@
+"""Navigable space as a 2-D grid built from the scene mesh, and geodesic distance fields by fast marching.
+
+This stands in for habitat-sim's Recast navmesh (same agent parameters: radius, height, max climb, max slope; Habitat's
+default cell size 0.05 m). A cell is walkable when a downward ray from body height finds flat ground within `max_climb`
+of the floor, and no geometry cuts the body's vertical extent above it (horizontal mesh sections every 0.1 m); the
+walkable area is then eroded by the agent radius. Geodesic distance to a goal is the fast-marching solution
+(scikit-fmm) of |grad T| = 1 over navigable cells, exact along free straight lines and within ~1 cell elsewhere.
+
+Grids of all scenes of a task are packed into flat arrays (`GridAtlas`) and geodesic fields into fixed-size slots
+(`FieldCache`), so per-step lookups for N agents in N different scenes are single vectorized numpy gathers.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import skfmm
+from embreex import rtcore_scene
+from embreex.mesh_construction import TriangleMesh
+from scipy import ndimage
+from trimesh import intersections
+
+from depthbench.envs.navigation.scenes import Scene
+from depthbench.errors import DepthbenchError
+
+
+@dataclass(frozen=True)
+class AgentShape:
+    """Navmesh agent parameters (habitat-sim NavMeshSettings: agent_radius, agent_height, agent_max_climb,
+    agent_max_slope; cell_size 0.05 m is its default)."""
+
+    radius_m: float
+    height_m: float
+    max_climb_m: float = 0.2
+    max_slope_deg: float = 45.0
+    cell_size_m: float = 0.05
+
+
+def scan_scene(scene: Scene, cell: float, top_m: float, max_climb_m: float, max_slope_deg: float) -> dict:
+    """Ground and obstacle heights of a scene on a grid (the navmesh's voxelization step).
+
+    Returns origin, shape, `ground` (a flat surface within max_climb of the floor, found by a downward ray from just
+    above climb height) and `obstacle_m`: the lowest height above the floor, up to `top_m`, at which geometry occupies
+    the cell (inf if none), from horizontal mesh sections every 5 cm (walls are thin and vertical rays miss them) and
+    a downward ray from `top_m` (thin horizontal parts such as table tops between sections).
+    """
+    lo, hi = scene.mesh.bounds
+    origin = np.array([lo[0] - cell, lo[1] - cell])
+    nx = int(math.ceil((hi[0] - lo[0]) / cell)) + 2
+    ny = int(math.ceil((hi[1] - lo[1]) / cell)) + 2
+    floor = scene.floor_z
+    gx, gy = np.meshgrid(origin[0] + (np.arange(nx) + 0.5) * cell, origin[1] + (np.arange(ny) + 0.5) * cell)
+    n = gx.size
+    embree = rtcore_scene.EmbreeScene()
+    TriangleMesh(embree, scene.mesh.vertices.astype(np.float32), scene.mesh.faces.astype(np.int32))
+    down = np.tile(np.array([0, 0, -1], np.float32), (n, 1))
+
+    def cast_down(from_m: float, reach_m: float) -> dict:
+        origins = np.stack([gx.ravel(), gy.ravel(), np.full(n, floor + from_m)], 1).astype(np.float32)
+        return embree.run(origins, down, dists=np.full(n, reach_m, np.float32), output=1)
+
+    hit = cast_down(max_climb_m + 0.01, 2 * max_climb_m + 0.01)
+    normal = hit["Ng"] / np.maximum(np.linalg.norm(hit["Ng"], axis=1, keepdims=True), 1e-12)
+    flat = np.abs(normal[:, 2]) >= math.cos(math.radians(max_slope_deg))
+    ground = (hit["primID"] >= 0) & flat
+
+    obstacle = np.full(n, np.inf)
+    top = cast_down(top_m, top_m - max_climb_m)
+    roof = top["primID"] >= 0
+    obstacle[roof] = top_m - top["tfar"][roof]
+    heights = np.arange(max_climb_m + 0.02, top_m, 0.05)
+    sections = intersections.mesh_multiplane(scene.mesh, [0, 0, floor], [0, 0, 1], heights)[0]
+    for height, segments in sorted(zip(heights, sections, strict=True), key=lambda hs: -hs[0]):
+        if len(segments):
+            cells = _rasterize(segments[:, :, :2], origin, cell, nx, ny)
+            obstacle[cells] = np.minimum(obstacle[cells], height)
+    return {
+        "origin": origin,
+        "cell": cell,
+        "ground": ground.reshape(ny, nx),
+        "obstacle_m": obstacle.reshape(ny, nx),
+    }
+
+
+def _rasterize(segments: np.ndarray, origin: np.ndarray, cell: float, nx: int, ny: int) -> np.ndarray:
+    """Flat cell indices touched by 2-D segments (S, 2, 2), sampled every half cell."""
+    length = np.linalg.norm(segments[:, 1] - segments[:, 0], axis=1)
+    count = np.maximum(np.ceil(length / (cell / 2)).astype(int), 1) + 1
+    seg = np.repeat(np.arange(len(segments)), count)
+    t = (np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)) / np.repeat(count - 1, count)
+    pts = segments[seg, 0] + (segments[seg, 1] - segments[seg, 0]) * t[:, None]
+    ix = np.clip(((pts[:, 0] - origin[0]) / cell).astype(int), 0, nx - 1)
+    iy = np.clip(((pts[:, 1] - origin[1]) / cell).astype(int), 0, ny - 1)
+    return iy * nx + ix
+
+
+def clearance_m(free: np.ndarray, cell: float) -> np.ndarray:
+    """Distance (m) from each free cell centre to the edge of the nearest blocked cell (0 or less when blocked)."""
+    return (ndimage.distance_transform_edt(free) - 0.5) * cell
+
+
+class NavGrid:
+    """Navigable cells of one scene at its floor height; cell (iy, ix) has centre origin + (ix + .5, iy + .5) * cell."""
+
+    def __init__(self, origin: np.ndarray, cell: float, navigable: np.ndarray) -> None:
+        self.origin, self.cell, self.navigable = np.asarray(origin, float), float(cell), navigable
+        self.ny, self.nx = navigable.shape
+        self.islands, self.num_islands = ndimage.label(self.navigable)
+        # Island radius as habitat-sim's island_radius: extent of the island around its centre.
+        self.island_radius_m = np.zeros(self.num_islands + 1)
+        if self.num_islands:
+            iy, ix = np.nonzero(self.navigable)
+            labels = self.islands[iy, ix]
+            count = np.bincount(labels, minlength=self.num_islands + 1)
+            cx = np.bincount(labels, ix, self.num_islands + 1) / np.maximum(count, 1)
+            cy = np.bincount(labels, iy, self.num_islands + 1) / np.maximum(count, 1)
+            dist = np.hypot(ix - cx[labels], iy - cy[labels]) * cell
+            np.maximum.at(self.island_radius_m, labels, dist)
+        # Nearest navigable cell of every cell, to extend geodesic fields smoothly past the boundary.
+        _, self._nearest = ndimage.distance_transform_edt(~self.navigable, return_indices=True)
+
+    @functools.cached_property
+    def normal(self) -> np.ndarray:
+        """(2, ny, nx) unit normals of the navigable boundary pointing into navigable space (for sliding)."""
+        signed = ndimage.distance_transform_edt(self.navigable) - ndimage.distance_transform_edt(~self.navigable)
+        gy, gx = np.gradient(signed)
+        norm = np.maximum(np.hypot(gx, gy), 1e-9)
+        return np.stack([gx / norm, gy / norm]).astype(np.float32)
+
+    @classmethod
+    def from_scene(cls, scene: Scene, agent: AgentShape) -> NavGrid:
+        """Walkable ground with no geometry below body height, eroded by the agent radius."""
+        scan = scan_scene(scene, agent.cell_size_m, agent.height_m, agent.max_climb_m, agent.max_slope_deg)
+        free = scan["ground"] & (scan["obstacle_m"] >= agent.height_m)
+        return cls(scan["origin"], agent.cell_size_m, clearance_m(free, agent.cell_size_m) >= agent.radius_m)
+
+    def cell_of(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ij = np.floor((np.asarray(xy)[..., :2] - self.origin) / self.cell).astype(int)
+        return np.clip(ij[..., 1], 0, self.ny - 1), np.clip(ij[..., 0], 0, self.nx - 1)
+
+    def is_navigable(self, xy: np.ndarray) -> np.ndarray:
+        xy = np.asarray(xy)
+        ij = np.floor((xy[..., :2] - self.origin) / self.cell).astype(int)
+        inside = (ij[..., 0] >= 0) & (ij[..., 0] < self.nx) & (ij[..., 1] >= 0) & (ij[..., 1] < self.ny)
+        iy, ix = self.cell_of(xy)
+        return inside & self.navigable[iy, ix]
+
+    def nearest_navigable(self, xy: np.ndarray) -> np.ndarray:
+        """xy itself when navigable, else the centre of the nearest navigable cell."""
+        xy = np.asarray(xy, float)[:2]
+        if self.is_navigable(xy):
+            return xy
+        iy, ix = self.cell_of(xy)
+        near_y, near_x = self._nearest[:, iy, ix]
+        return self.origin + (np.array([near_x, near_y]) + 0.5) * self.cell
+
+    def island_of(self, xy: np.ndarray) -> np.ndarray:
+        iy, ix = self.cell_of(xy)
+        return np.where(self.is_navigable(xy), self.islands[iy, ix], 0)
+
+    def cell_centres(self, flat_index: np.ndarray) -> np.ndarray:
+        iy, ix = np.divmod(flat_index, self.nx)
+        return self.origin + (np.stack([ix, iy], -1) + 0.5) * self.cell
+
+    def geodesic_field(self, goal_xy: np.ndarray) -> np.ndarray:
+        """(ny, nx) float32 geodesic distance (m) to `goal_xy` by fast marching; inf where unreachable.
+
+        Non-navigable cells get the value of their nearest navigable cell plus the distance to it, so bilinear
+        lookups next to walls stay smooth.
+        """
+        goal_xy = np.asarray(goal_xy, float)[:2]
+        if not self.is_navigable(goal_xy):
+            raise DepthbenchError(
+                f"goal {goal_xy.round(3).tolist()} is not on the navigable area of this scene; "
+                "move the goal onto the floor away from obstacles (agent radius) or regenerate the episode"
+            )
+        xs = self.origin[0] + (np.arange(self.nx) + 0.5) * self.cell
+        ys = self.origin[1] + (np.arange(self.ny) + 0.5) * self.cell
+        euclid = np.hypot(xs[None, :] - goal_xy[0], ys[:, None] - goal_xy[1])
+        seed_radius = self.cell  # at least one cell centre lies inside; values there are exact Euclidean distances
+        phi = np.ma.MaskedArray(euclid - seed_radius, mask=~self.navigable)
+        travel = skfmm.distance(phi, dx=self.cell)
+        field = np.ma.filled(travel, np.inf) + seed_radius
+        field[self.navigable & (euclid <= seed_radius)] = euclid[self.navigable & (euclid <= seed_radius)]
+        island = self.islands[self.cell_of(goal_xy)]
+        field[self.islands != island] = np.inf
+        near_y, near_x = self._nearest
+        extra = np.hypot(near_x - np.arange(self.nx)[None, :], near_y - np.arange(self.ny)[:, None]) * self.cell
+        return (field[near_y, near_x] + extra).astype(np.float32)
+
+
+class GridAtlas:
+    """Several NavGrids (same cell size) packed flat, for vectorized queries by (grid index, position)."""
+
+    def __init__(self, grids: Sequence[NavGrid]) -> None:
+        self.grids = list(grids)
+        self.cell = self.grids[0].cell
+        self.origin = np.stack([g.origin for g in self.grids])
+        self.shape = np.array([[g.ny, g.nx] for g in self.grids])
+        sizes = self.shape.prod(1)
+        self.offset = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        self.max_cells = int(sizes.max())
+        self.navigable = np.concatenate([g.navigable.ravel() for g in self.grids])
+        self.normal = np.concatenate([g.normal.reshape(2, -1) for g in self.grids], axis=1)
+
+    def flat_index(self, grid: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Index into the packed arrays of the cell containing xy (..., 2), and whether xy is inside the grid."""
+        g = np.broadcast_to(grid, xy.shape[:-1])
+        rel = (xy - self.origin[g]) / self.cell
+        ix, iy = np.floor(rel[..., 0]).astype(np.int64), np.floor(rel[..., 1]).astype(np.int64)
+        ny, nx = self.shape[g, 0], self.shape[g, 1]
+        inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
+        local = np.clip(iy, 0, ny - 1) * nx + np.clip(ix, 0, nx - 1)
+        return self.offset[g] + local, inside
+
+    def is_navigable(self, grid: np.ndarray, xy: np.ndarray) -> np.ndarray:
+        index, inside = self.flat_index(grid, xy)
+        return inside & self.navigable[index]
+
+    def normal_at(self, grid: np.ndarray, xy: np.ndarray) -> np.ndarray:
+        index, _ = self.flat_index(grid, xy)
+        return self.normal[:, index].T
+
+
+class FieldCache:
+    """Least-recently-used slots of geodesic fields, one per (episode key), sampled by bilinear interpolation."""
+
+    def __init__(self, atlas: GridAtlas, capacity: int) -> None:
+        self.atlas = atlas
+        self.capacity = capacity
+        self.values = np.zeros((capacity, atlas.max_cells), np.float32)
+        self._slots: OrderedDict[object, int] = OrderedDict()
+
+    def put(self, key: object, grid: int, field: np.ndarray, *, in_use: set[int] | frozenset = frozenset()) -> int:
+        if key in self._slots:
+            self._slots.move_to_end(key)
+            return self._slots[key]
+        if len(self._slots) < self.capacity:
+            slot = len(self._slots)
+        else:
+            victim = next((k for k, s in self._slots.items() if s not in in_use), None)
+            if victim is None:
+                raise DepthbenchError(f"geodesic field cache of {self.capacity} is too small; raise field_cache_size")
+            slot = self._slots.pop(victim)
+        self.values[slot, : field.size] = field.ravel()
+        self._slots[key] = slot
+        return slot
+
+    def get(self, key: object) -> int | None:
+        slot = self._slots.get(key)
+        if slot is not None:
+            self._slots.move_to_end(key)
+        return slot
+
+    def sample(self, slot: np.ndarray, grid: np.ndarray, xy: np.ndarray) -> np.ndarray:
+        """Bilinear geodesic distance (m) at xy (..., 2) from the fields in `slot` on grids `grid`."""
+        a = self.atlas
+        g = np.broadcast_to(grid, xy.shape[:-1])
+        s = np.broadcast_to(slot, xy.shape[:-1])
+        rel = (xy - a.origin[g]) / a.cell - 0.5
+        ny, nx = a.shape[g, 0], a.shape[g, 1]
+        ix = np.clip(np.floor(rel[..., 0]).astype(np.int64), 0, nx - 2)
+        iy = np.clip(np.floor(rel[..., 1]).astype(np.int64), 0, ny - 2)
+        fx = np.clip(rel[..., 0] - ix, 0.0, 1.0)
+        fy = np.clip(rel[..., 1] - iy, 0.0, 1.0)
+        base = iy * nx + ix
+        v = self.values
+        v00, v01 = v[s, base], v[s, base + 1]
+        v10, v11 = v[s, base + nx], v[s, base + nx + 1]
+        return (v00 * (1 - fx) + v01 * fx) * (1 - fy) + (v10 * (1 - fx) + v11 * fx) * fy

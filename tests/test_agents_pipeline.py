@@ -1,0 +1,279 @@
+"""End to end on the real PointNav task: train -> eval -> report, distill, exact resume, ablation bookkeeping, ONNX,
+frozen-encoder wrapper, and one-line errors. Sizes are tiny: these check behaviour, not learning."""
+
+import json
+
+import pytest
+import torch
+
+from depthbench.agents import training
+from depthbench.agents.ablation import run_ablation
+from depthbench.agents.algorithms import EncoderPPO
+from depthbench.agents.config import resolve_config
+from depthbench.agents.evaluation import evaluate_checkpoint, validate_metrics, write_metrics
+from depthbench.benchmarks.cli import main
+from depthbench.errors import DepthbenchError
+
+TASK = "pointnav"
+# 2 envs x 8 steps per iteration, one small procedural scene with few episodes: each env build takes well under 1 s
+TINY = [
+    "num_envs=2",
+    "ppo.num_steps_per_env=8",
+    "distillation.num_steps_per_env=8",
+    "distillation.algorithm.gradient_length=8",
+    "ppo.actor.rnn_hidden_dim=32",
+    "ppo.actor.hidden_dims=[32]",
+    "ppo.critic.hidden_dims=[32]",
+    "distillation.student.rnn_hidden_dim=32",
+    "distillation.student.hidden_dims=[32]",
+    "env.scenes.num_scenes=1",
+    "env.scenes.size_classes=[small]",
+    "env.dataset.episodes_per_scene=6",
+    "eval.num_envs=2",
+    "eval.episodes=4",
+]
+
+
+def tiny_cfg(iterations=2, save_interval=2, **flags):
+    flags = {"iterations": iterations, "save_interval": save_interval, **flags}
+    return resolve_config(TASK, flags=flags, overrides=TINY)
+
+
+@pytest.fixture(scope="module")
+def scratch_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "scratch"
+    training.train(tiny_cfg(**{"encoder.name": "scratch-cnn"}), run_dir, show_progress=False)
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def teacher_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "teacher"
+    training.train(tiny_cfg(), run_dir, kind="teacher", show_progress=False)
+    return run_dir
+
+
+def read_rows(path):
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k not in training.TIMING_KEYS} for row in rows]
+
+
+def test_train_writes_manifest_progress_and_checkpoints(scratch_run):
+    manifest = json.loads((scratch_run / "manifest.json").read_text())
+    assert manifest["status"] == "finished" and manifest["iterations_done"] == 2
+    assert manifest["seed"] == 0 and manifest["config"]["encoder"]["name"] == "scratch-cnn"
+    assert manifest["encoder"]["weights_provenance"] == "random-init"
+    assert manifest["encoder"]["label"] == "scratch-cnn"  # scratch-cnn is random init by design, not mislabelled
+    assert {"torch", "rsl-rl-lib", "git_commit"} <= set(manifest["versions"])
+    rows = read_rows(scratch_run / "progress.jsonl")
+    assert [r["iteration"] for r in rows] == [1, 2]
+    assert [r["env_steps"] for r in rows] == [16, 32]  # 2 envs x 8 steps per iteration
+    checkpoint = torch.load(scratch_run / "checkpoints/model_2.pt", weights_only=False)
+    assert checkpoint["iter"] == 2
+    # the in-model encoder trains: its weights are in the actor, with the GRU
+    assert any(k.startswith("encoder.") for k in checkpoint["actor_state_dict"])
+    assert any(k.startswith("rnn.") for k in checkpoint["actor_state_dict"])
+    assert any(tb.name.startswith("events.out.tfevents") for tb in (scratch_run / "tensorboard").iterdir())
+
+
+def test_eval_metrics_schema_and_report(scratch_run, capsys):
+    code = main(["eval", TASK, "--checkpoint", str(scratch_run), "--episodes", "4", "--no-progress"])
+    assert code == 0
+    metrics_path = scratch_run / "eval" / "clean-test.json"
+    metrics = json.loads(metrics_path.read_text())
+    validate_metrics(metrics)
+    assert metrics["episodes"] == 4 and metrics["split"] == "test"
+    records = json.loads((scratch_run / "eval" / metrics["episode_records_file"]).read_text())
+    assert len(records) == 4
+    assert sorted(r["env_id"] for r in records) == [0, 0, 1, 1]  # a fixed quota per env, no short-episode bias
+    successes = sum(r["success"] for r in records)
+    assert metrics["metrics"]["success_rate"]["mean"] == successes / 4
+    for name in ("spl", "soft_spl", "collisions"):
+        assert metrics["metrics"][name]["n"] == 4
+    broken = dict(metrics, metrics={"spl": metrics["metrics"]["spl"]})  # no success_rate
+    with pytest.raises(DepthbenchError, match="success_rate"):
+        validate_metrics(broken)
+
+    assert main(["report", str(scratch_run.parent)]) == 0
+    out = capsys.readouterr().out
+    report_dir = scratch_run.parent / "report"
+    assert "scratch-cnn" in out
+    assert (report_dir / "learning_curves.png").stat().st_size > 0
+    csv_text = (report_dir / "results.csv").read_text()
+    assert csv_text.splitlines()[0].startswith("file,task,kind,encoder")
+    assert f"{successes / 4}" in csv_text.splitlines()[1]
+
+
+def test_resume_after_kill_reproduces_the_uninterrupted_run(tmp_path, monkeypatch):
+    cfg = tiny_cfg(iterations=3, save_interval=1)
+    training.train(cfg, tmp_path / "full", show_progress=False)
+
+    calls = {"n": 0}
+    update = EncoderPPO.update
+
+    def killed_update(self):
+        calls["n"] += 1
+        if calls["n"] == 3:  # in the third chunk, after model_2.pt
+            raise KeyboardInterrupt
+        return update(self)
+
+    monkeypatch.setattr(EncoderPPO, "update", killed_update)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(cfg, tmp_path / "killed", show_progress=False)
+    assert json.loads((tmp_path / "killed/manifest.json").read_text())["status"] == "running"
+    monkeypatch.setattr(EncoderPPO, "update", update)
+    assert main(["train", TASK, "--resume", "--out", str(tmp_path / "killed"), "--no-progress"]) == 0
+
+    full = torch.load(tmp_path / "full/checkpoints/model_3.pt", weights_only=False)
+    resumed = torch.load(tmp_path / "killed/checkpoints/model_3.pt", weights_only=False)
+    for key in ("actor_state_dict", "critic_state_dict"):
+        for name, tensor in full[key].items():
+            assert torch.equal(tensor, resumed[key][name]), name
+    assert read_rows(tmp_path / "full/progress.jsonl") == read_rows(tmp_path / "killed/progress.jsonl")
+    a = evaluate_checkpoint(tmp_path / "full/checkpoints/model_3.pt", episodes=2, num_envs=2, show_progress=False)
+    b = evaluate_checkpoint(tmp_path / "killed/checkpoints/model_3.pt", episodes=2, num_envs=2, show_progress=False)
+    assert a["episode_records"] == b["episode_records"] and a["metrics"] == b["metrics"]
+
+
+def test_distill_student_from_privileged_teacher(teacher_run, tmp_path):
+    teacher_manifest = json.loads((teacher_run / "manifest.json").read_text())
+    assert teacher_manifest["rsl_rl_train_cfg"]["obs_groups"]["actor"] == ["policy", "privileged"]
+    teacher_ckpt = teacher_run / "checkpoints/model_2.pt"
+    student_dir = tmp_path / "student"
+    code = main(
+        [
+            "distill",
+            TASK,
+            "--teacher",
+            str(teacher_ckpt),
+            "--encoder",
+            "scratch-cnn",
+            "--iterations",
+            "2",
+            "--out",
+            str(student_dir),
+            "--no-progress",
+            *[f"--set={o}" for o in TINY],
+        ]
+    )
+    assert code == 0
+    student = torch.load(student_dir / "checkpoints/model_2.pt", weights_only=False)
+    teacher = torch.load(teacher_ckpt, weights_only=False)
+    for name, tensor in teacher["actor_state_dict"].items():  # the teacher is loaded and never trained
+        assert torch.equal(student["teacher_state_dict"][name], tensor)
+    rows = read_rows(student_dir / "progress.jsonl")
+    assert all(r["loss_behavior"] > 0 for r in rows)  # cross-entropy to the teacher's action
+    result = evaluate_checkpoint(student_dir / "checkpoints/model_2.pt", episodes=2, num_envs=2, show_progress=False)
+    assert result["kind"] == "distillation"
+    norm = result["normalized_to_teacher"]
+    teacher_sr = result["teacher"]["metrics"]["success_rate"]["mean"]
+    student_sr = result["metrics"]["success_rate"]["mean"]
+    if teacher_sr > 0:
+        assert norm["mean"] == pytest.approx(student_sr / teacher_sr)
+    write_metrics(result, tmp_path / "student.json")
+
+
+def test_onnx_export_matches_pytorch(scratch_run, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from depthbench.agents.export import _policy_from_checkpoint, export_onnx
+
+    info = export_onnx(scratch_run / "checkpoints/model_2.pt", tmp_path / "policy.onnx")
+    assert info["parity"]["max_abs_diff"] < 1e-4 and info["parity"]["actions_equal"]
+    assert info["encoder"]["name"] == "scratch-cnn"
+    # the exported step equals the trained rsl-rl policy's greedy action on a real observation
+    policy, meta, depth_shape = _policy_from_checkpoint(scratch_run / "checkpoints/model_2.pt")
+    env = training.PolicySetup(meta["config"], kind="ppo").make_env(
+        seed=5, noise_spec="clean", split="test", num_envs=1, generator=torch.Generator()
+    )
+    obs = env.get_observations()
+    policy.model.reset()
+    with torch.no_grad():
+        expected = policy.model(obs)
+        rnn = policy.model.rnn.rnn
+        exported = policy(obs["policy"], obs["depth"], torch.zeros(rnn.num_layers, 1, rnn.hidden_size))
+    assert torch.equal(expected, exported[0])
+
+
+def test_frozen_encoder_runs_once_per_env_step_and_random_defm_is_labelled(tmp_path, monkeypatch):
+    from depthbench.agents.wrappers import DepthFeatureWrapper
+
+    calls = {"n": 0, "grad": False}
+    encode = DepthFeatureWrapper.encode
+
+    def counting_encode(self, depth_m):
+        calls["n"] += 1
+        calls["grad"] |= torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+        return encode(self, depth_m)
+
+    monkeypatch.setattr(DepthFeatureWrapper, "encode", counting_encode)
+    cfg = tiny_cfg(iterations=1, save_interval=1, **{"encoder.name": "defm-efficientnet-b0", "encoder.weights": "none"})
+    manifest = training.train(cfg, tmp_path / "frozen", show_progress=False)
+    # construction + learn() each read the first observation, then one call per env step; PPO epochs add none
+    assert calls["n"] == 2 + 8
+    assert manifest["encoder"]["mode"] == "frozen"
+    assert manifest["encoder"]["label"] == "defm-efficientnet-b0 (RANDOM INIT)"
+    checkpoint = torch.load(tmp_path / "frozen/checkpoints/model_1.pt", weights_only=False)
+    assert not any(k.startswith("encoder.") for k in checkpoint["actor_state_dict"])
+    assert checkpoint["depthbench"]["frozen_encoder_state"] is not None  # random weights travel with the policy
+    assert manifest["rsl_rl_train_cfg"]["obs_groups"]["actor"] == ["policy", "depth_features"]
+
+
+def test_ablation_skips_finished_cells_and_continues(tmp_path, monkeypatch):
+    from depthbench.agents import ablation
+
+    kwargs = dict(
+        encoders=["scratch-cnn"],
+        train_noises=["clean"],
+        eval_noises=["dropout(p=0.3)"],
+        seeds=1,
+        out=tmp_path,
+        overrides=[*TINY, "iterations=1", "save_interval=1"],
+        episodes=2,
+        show_progress=False,
+        log=lambda *_: None,
+    )
+    first = run_ablation(TASK, **kwargs)
+    assert [r["eval_noise"] for r in first["rows"]] == ["clean", "dropout(p=0.3)"]  # clean added as the reference
+    noisy = first["rows"][1]
+    clean_sr = first["rows"][0]["metrics"]["success_rate"]["mean"]
+    if clean_sr > 0:
+        assert noisy["robustness_drop"]["mean"] == pytest.approx(
+            (clean_sr - noisy["metrics"]["success_rate"]["mean"]) / clean_sr
+        )
+
+    def no_training(*args, **kw):
+        raise AssertionError("a finished cell was retrained")
+
+    monkeypatch.setattr(ablation, "train", no_training)
+    evaluated = []
+    monkeypatch.setattr(
+        ablation,
+        "evaluate_checkpoint",
+        lambda *a, **kw: evaluated.append(kw["eval_noise"]) or evaluate_checkpoint(*a, **kw),
+    )
+    (ablation.eval_path(ablation.cell_dir(tmp_path, "scratch-cnn", "clean", 0), "dropout(p=0.3)")).unlink()
+    second = run_ablation(TASK, **kwargs)
+    assert evaluated == ["dropout(p=0.3)"]  # only the missing evaluation is recomputed
+    assert second["rows"][0] == first["rows"][0]
+    with pytest.raises(DepthbenchError, match="different ablation"):
+        run_ablation(TASK, **{**kwargs, "seeds": 2})
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", TASK, "--set", "ppo.algorithm.bogus=1"], "unknown config key 'ppo.algorithm.bogus'"),
+        (["train", TASK, "--encoder", "no-such-encoder"], "no-such-encoder"),
+        (["train", "no-such-task"], "unknown task 'no-such-task'"),
+        (["train", TASK, "--train-noise", "no-such-noise"], "no-such-noise"),
+        (["train", TASK, "--preset", "huge"], "unknown preset 'huge'"),
+        (["eval", TASK, "--checkpoint", "/nonexistent/model_1.pt"], "checkpoint not found"),
+        (["distill", TASK, "--teacher", "/nonexistent/t.pt", "--iterations", "1"], "checkpoint not found"),
+    ],
+)
+def test_bad_input_is_a_one_line_error(argv, message, tmp_path, capsys):
+    code = main([*argv, "--out", str(tmp_path / "run")] if argv[0] != "eval" else argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.count("\n") == 0
+    assert message in err

@@ -1,0 +1,111 @@
+"""Unit behaviour of the agents area: confidence intervals, the categorical distribution, LR-multiplier groups."""
+
+import math
+
+import pytest
+import torch
+
+from depthbench.agents import stats
+from depthbench.agents.ablation import robustness_drop
+from depthbench.agents.algorithms import ScaledLrGroup, wrap_scaled_groups
+from depthbench.agents.distributions import CategoricalDistribution
+from depthbench.agents.evaluation import group_episodes, summarize_episodes
+
+
+def test_wilson_interval_matches_hand_computation():
+    # p = 0.8, n = 10, z = 1.96: centre (0.8 + z^2/20) / (1 + z^2/10), half-width z*sqrt(p(1-p)/n + z^2/400) / (...)
+    lo, hi = stats.wilson_interval(8, 10)
+    assert lo == pytest.approx(0.49016, abs=1e-4)
+    assert hi == pytest.approx(0.94332, abs=1e-4)
+    # zero successes still gets a non-degenerate upper bound: z^2 / (n + z^2)
+    lo0, hi0 = stats.wilson_interval(0, 8)
+    assert lo0 == 0.0
+    assert hi0 == pytest.approx(1.959964**2 / (8 + 1.959964**2), abs=1e-6)
+
+
+def test_t_interval_matches_formula():
+    lo, hi = stats.t_interval([1.0, 2.0, 3.0])
+    half = 4.302653 * 1.0 / math.sqrt(3)  # t_{0.975, 2} * sd / sqrt(n)
+    assert (lo, hi) == pytest.approx((2 - half, 2 + half), abs=1e-5)
+
+
+def test_bootstrap_interval_is_deterministic_and_brackets_the_mean():
+    values = [0.0, 0.2, 0.4, 0.9, 1.0, 0.3, 0.5]
+    a = stats.bootstrap_mean_interval(values, seed=3)
+    assert a == stats.bootstrap_mean_interval(values, seed=3)
+    assert a[0] < sum(values) / len(values) < a[1]
+    assert stats.bootstrap_mean_interval([0.0, 0.0, 0.0]) == (0.0, 0.0)
+
+
+def test_summaries_use_wilson_for_indicators_and_bootstrap_for_spl():
+    records = [
+        {"env_id": i % 2, "success": float(i < 3), "spl": 0.0, "family": "a" if i < 2 else "b"} for i in range(4)
+    ]
+    summary = summarize_episodes(records)
+    assert "env_id" not in summary
+    assert summary["success_rate"]["method"] == "wilson"
+    assert summary["success_rate"]["mean"] == 0.75
+    assert summary["success_rate"]["ci95"] == pytest.approx(list(stats.wilson_interval(3, 4)))
+    assert summary["spl"]["method"] == "bootstrap"  # all zeros is still a mean, not a proportion
+    groups = group_episodes(records, ["family"])
+    assert [g["key"] for g in groups] == [{"family": "a"}, {"family": "b"}]
+    assert [g["metrics"]["success_rate"]["mean"] for g in groups] == [1.0, 0.5]
+
+
+def test_robustness_drop_formula():
+    clean = [1.0] * 8 + [0.0] * 2  # SR 0.8
+    noisy = [1.0] * 4 + [0.0] * 6  # SR 0.4
+    drop = robustness_drop(clean, noisy)
+    assert drop["mean"] == pytest.approx((0.8 - 0.4) / 0.8)
+    assert drop["ci95"][0] <= drop["mean"] <= drop["ci95"][1]
+    assert math.isnan(robustness_drop([0.0, 0.0], [0.0])["mean"])
+
+
+def test_categorical_distribution_matches_torch_categorical():
+    dist = CategoricalDistribution(output_dim=1, num_categories=4)
+    logits = torch.tensor([[2.0, 0.0, -1.0, 0.5], [0.0, 0.0, 0.0, 0.0]])
+    dist.update(logits)
+    actions = torch.tensor([[0.0], [3.0]])
+    expected = torch.log_softmax(logits, -1)[torch.arange(2), actions.squeeze(-1).long()]
+    assert torch.allclose(dist.log_prob(actions), expected)
+    assert dist.entropy[1] == pytest.approx(math.log(4))
+    assert torch.equal(dist.deterministic_output(logits), torch.tensor([[0.0], [0.0]]))
+    probs = torch.softmax(logits, -1)
+    index = torch.arange(4.0)
+    mean = (probs * index).sum(-1, keepdim=True)
+    assert torch.allclose(dist.mean, mean)
+    assert torch.allclose(dist.std, ((probs * index**2).sum(-1, keepdim=True) - mean**2).sqrt())
+    assert torch.allclose(dist.kl_divergence(dist.params, dist.params), torch.zeros(2), atol=1e-7)
+    torch.manual_seed(0)
+    dist.update(logits[:1].expand(4000, 4))
+    samples = dist.sample()
+    assert samples.shape == (4000, 1)
+    frequencies = torch.bincount(samples.squeeze(-1).long(), minlength=4) / 4000
+    assert torch.allclose(frequencies, probs[0], atol=0.03)
+
+
+def test_categorical_distribution_rejects_vector_actions():
+    with pytest.raises(ValueError, match="num_actions == 1"):
+        CategoricalDistribution(output_dim=2, num_categories=4)
+
+
+def test_scaled_lr_group_survives_ppo_adaptive_schedule_and_reload():
+    head, backbone = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    optimizer = torch.optim.Adam(
+        [{"params": head.parameters()}, {"params": backbone.parameters(), "lr_multiplier": 0.1}], lr=1e-3
+    )
+    wrap_scaled_groups(optimizer)
+    assert isinstance(optimizer.param_groups[1], ScaledLrGroup)
+    for group in optimizer.param_groups:  # what rsl-rl's adaptive KL schedule does inside PPO.update
+        group["lr"] = 5e-4
+    assert optimizer.param_groups[0]["lr"] == 5e-4
+    assert optimizer.param_groups[1]["lr"] == pytest.approx(5e-5)
+    state = optimizer.state_dict()
+    fresh = torch.optim.Adam(
+        [{"params": head.parameters()}, {"params": backbone.parameters(), "lr_multiplier": 0.1}], lr=1e-3
+    )
+    fresh.load_state_dict(state)
+    wrap_scaled_groups(fresh)
+    for group in fresh.param_groups:
+        group["lr"] = 2e-4
+    assert fresh.param_groups[1]["lr"] == pytest.approx(2e-5)
