@@ -342,11 +342,13 @@ class SingleTaskEnv(gym.Env):
 
 
 def async_vector_baseline(task: str) -> Callable[[dict[str, Any], int, int, int], tuple[str, float]]:
-    """`baseline=` for register_task: env-steps/s of gymnasium's AsyncVectorEnv over `num_envs` processes, each
-    stepping one env of `task` on its own MuJoCo model, under uniform random actions (after 10 warm-up steps)."""
+    """`baseline=` for register_task: env-steps/s of gymnasium's AsyncVectorEnv with one env of `task` per worker
+    process, one worker per CPU (at most `num_envs`; more processes than cores only add contention), under uniform
+    random actions (after 10 warm-up steps)."""
 
     def baseline(cfg: dict[str, Any], num_envs: int, steps: int, seed: int) -> tuple[str, float]:
-        env_fns = [partial(SingleTaskEnv, task, cfg, seed + i) for i in range(num_envs)]
+        workers = max(1, min(num_envs, os.cpu_count() or 1))
+        env_fns = [partial(SingleTaskEnv, task, cfg, seed + i) for i in range(workers)]
         envs = gym.vector.AsyncVectorEnv(env_fns)
         try:
             envs.reset(seed=seed)
@@ -356,9 +358,9 @@ def async_vector_baseline(task: str) -> Callable[[dict[str, Any], int, int, int]
             start = time.perf_counter()
             for _ in range(steps):
                 envs.step(envs.action_space.sample())
-            rate = num_envs * steps / (time.perf_counter() - start)
+            rate = workers * steps / (time.perf_counter() - start)
         finally:
             envs.close()
-        return "gymnasium AsyncVectorEnv, 1 env/process", rate
+        return f"gymnasium AsyncVectorEnv, {workers} processes x 1 env", rate
 
     return baseline

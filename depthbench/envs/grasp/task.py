@@ -172,7 +172,7 @@ class GraspTask(VecEnv):
             spec,
             num_envs,
             decimation=decimation,
-            cameras=[self.camera],
+            cameras=[self.camera] if cfg["depth"]["enabled"] else [],
             ray_groups=range(RAY_HIDDEN_GROUP),
             nthread=int(sim["nthread"]) if nthread == 0 else nthread,
         )
