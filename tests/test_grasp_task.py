@@ -138,6 +138,8 @@ def test_time_out_ends_episode_as_truncation():
     assert extras["time_outs"].all()
     assert [e["length"] for e in extras["finished_episodes"]] == [steps, steps]
     assert all(e["success"] == 0.0 and e["dropped"] == 0.0 for e in extras["finished_episodes"])
+    assert not any("time_to_lift_s" in e for e in extras["finished_episodes"])  # never lifted
+    assert {e["object_family"] for e in extras["finished_episodes"]} <= set(objects.OBJECT_SETS["simple"])
 
 
 def test_scripted_grasp_lifts_an_object_and_success_fires():

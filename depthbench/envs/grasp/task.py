@@ -22,8 +22,8 @@ and at least one finger touching), lift (height gained / lift height, clipped to
 target height), success (once), drop (once, negative), action rate (-|a_t - a_{t-1}|^2).
 Episode end: success = object at least `success.lift_height_m` above its start height for `success.hold_time_s`;
 dropped = after being lifted `success.lifted_m` it falls back to the table, or it leaves the table; time-out after
-`episode_length_s`. Metrics: success, dropped, time_to_lift_s (first time at the target height; NaN if never),
-max_height_m.
+`episode_length_s`. Metrics per finished episode: success, dropped, max_height_m, object_family, and time_to_lift_s
+(first time at the target height; absent when the object never got there, so means are over lifted episodes).
 Split: each split draws its objects from its own procedural stream (held-out object instances).
 """
 
@@ -416,17 +416,19 @@ class GraspTask(VecEnv):
             "action_rate": -float(weights["action_rate"]) * ((self.actions - self.last_actions) ** 2).sum(axis=1),
         }
         rewards = sum(terms.values())
-        finished = [
-            {
+        finished = []
+        for i in np.flatnonzero(dones):
+            episode = {
                 "env_id": int(i),
                 "success": float(success[i]),
                 "length": int(self._episode_length[i]),
                 "dropped": float(dropped[i]),
-                "time_to_lift_s": float(self.time_to_lift[i]),
                 "max_height_m": float(self.max_height[i]),
+                "object_family": self.instances[self.object_index[i]].family,
             }
-            for i in np.flatnonzero(dones)
-        ]
+            if not np.isnan(self.time_to_lift[i]):  # only episodes that reached the target height have one
+                episode["time_to_lift_s"] = float(self.time_to_lift[i])
+            finished.append(episode)
         return rewards, dones, time_outs, finished, terms
 
     # --- resets ------------------------------------------------------------------------------------------------
