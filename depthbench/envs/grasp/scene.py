@@ -39,8 +39,6 @@ OBJECT = "object"
 # Compile-time placeholder of each part slot: larger than any object part, so the bounding volumes MuJoCo computes at
 # compile time (body BVH) contain whatever shape an env writes into the slot later.
 _SLOT_HALF_M = 0.12
-# Geom group of the Allegro's visual meshes: rays see its collision boxes instead, which match the links to a few mm.
-HAND_VISUAL_GROUP = 2
 HAND_KP = 3.0
 HAND_MAX_TORQUE_NM = 0.7
 OBJECT_CONDIM = 4  # torsional friction: without it a pinched object spins freely about the contact normal
