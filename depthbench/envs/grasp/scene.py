@@ -41,7 +41,11 @@ OBJECT = "object"
 _SLOT_HALF_M = 0.12
 HAND_KP = 3.0
 HAND_MAX_TORQUE_NM = 0.7
-OBJECT_CONDIM = 4  # torsional friction: without it a pinched object spins freely about the contact normal
+OBJECT_CONDIM = 4
+# Contact bits: the arm touches the world and the object, never itself or the hand (self-collisions off, as in Isaac
+# Lab's manipulation robots); the hand touches everything. A pair collides if contype & conaffinity matches either way.
+ARM_CONTYPE, ARM_CONAFFINITY = 2, 0
+WORLD_CONTYPE, WORLD_CONAFFINITY = 1, 3  # torsional friction: without it a pinched object spins freely about the contact normal
 
 
 def _hull_mesh_name(instance: ObjectInstance, index: int) -> str:
@@ -68,6 +72,7 @@ def _add_part_geom(body: mujoco.MjsBody, part: Part | None, mesh_name: str | Non
         geom.meshname = mesh_name
     else:
         geom.size = list(part.size)
+    geom.contype, geom.conaffinity = WORLD_CONTYPE, WORLD_CONAFFINITY
     geom.pos = list(part.pos)
     geom.quat = list(part.quat)
     geom.density = 500.0  # rescaled to the sampled mass at reset
@@ -82,7 +87,12 @@ def add_object(spec: mujoco.MjSpec, instance: ObjectInstance | None) -> None:
         part_body = body.add_body(name=f"{OBJECT}_part{slot}")
         if instance is None:
             part_body.add_geom(
-                type=mujoco.mjtGeom.mjGEOM_BOX, size=[_SLOT_HALF_M] * 3, condim=OBJECT_CONDIM, density=500.0
+                type=mujoco.mjtGeom.mjGEOM_BOX,
+                size=[_SLOT_HALF_M] * 3,
+                condim=OBJECT_CONDIM,
+                density=500.0,
+                contype=WORLD_CONTYPE,
+                conaffinity=WORLD_CONAFFINITY,
             )
         else:
             part = parts[slot] if slot < len(parts) else None
@@ -100,9 +110,42 @@ def add_meshes(spec: mujoco.MjSpec, instances: list[ObjectInstance]) -> None:
                 mesh.userface = part.faces.ravel().tolist()
 
 
+def _arm_spheres_to_capsules(spec: mujoco.MjSpec) -> None:
+    """Replace each iiwa link's cluster of collision spheres (46 in all) by one enveloping capsule (link 7 keeps its
+    single sphere).
+
+    MuJoCo's rangefinders test every ray against every geom (~4 ns per geom and ray, measured; transparent ones too),
+    so the spheres doubled the depth cost. The capsule lies along the spheres' principal axis, with the radius that
+    covers every sphere: a conservative envelope, a few cm fatter than the links' bends, for contacts and rays alike.
+    """
+    for body in spec.bodies:
+        if not (body.name == "base" or body.name.startswith("link")):
+            continue
+        spheres = [g for g in body.geoms if g.type == mujoco.mjtGeom.mjGEOM_SPHERE and (g.contype or g.conaffinity)]
+        if len(spheres) < 2:
+            continue
+        centres = np.array([g.pos for g in spheres])
+        radii = np.array([g.size[0] for g in spheres])
+        mean = centres.mean(axis=0)
+        axis = np.linalg.svd(centres - mean)[2][0]
+        along = (centres - mean) @ axis
+        across = np.linalg.norm(centres - mean - along[:, None] * axis, axis=1)
+        first = spheres[0]
+        body.add_geom(
+            type=mujoco.mjtGeom.mjGEOM_CAPSULE,
+            fromto=[*(mean + along.min() * axis), *(mean + along.max() * axis)],
+            size=[float((radii + across).max()), 0, 0],
+            group=first.group,
+            rgba=[0.4, 0.4, 0.4, 1.0],
+        )
+        for geom in spheres:
+            spec.delete(geom)
+
+
 def build_spec(instances: list[ObjectInstance], timestep_s: float) -> mujoco.MjSpec:
     """Arm + hand + table + floor + object slots, with fingertip touch sensors and the grasp site."""
     spec = mujoco.MjSpec.from_file(str(robot_xml(ARM, ARM_ENTRY)))
+    _arm_spheres_to_capsules(spec)
     hand = mujoco.MjSpec.from_file(str(robot_xml(HAND, HAND_ENTRY)))
     spec.attach(hand, site=spec.site("attachment_site"), prefix=HAND_PREFIX)
     # Menagerie's Allegro servos (kp = 1 N m/rad) cannot hold a 0.2 kg object; Isaac Lab's Allegro config uses
@@ -128,14 +171,19 @@ def build_spec(instances: list[ObjectInstance], timestep_s: float) -> mujoco.MjS
         spec.add_sensor(
             name=f"{tip}_touch", type=mujoco.mjtSensor.mjSENS_TOUCH, objtype=mujoco.mjtObj.mjOBJ_SITE, objname=site.name
         )
+    for geom in spec.geoms:
+        if (geom.contype or geom.conaffinity) and (geom.parent.name == "base" or geom.parent.name.startswith("link")):
+            geom.contype, geom.conaffinity = ARM_CONTYPE, ARM_CONAFFINITY
     world = spec.worldbody
-    world.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[3, 3, 0.1], pos=[0, 0, FLOOR_Z_M])
+    contacts = {"contype": WORLD_CONTYPE, "conaffinity": WORLD_CONAFFINITY}
+    world.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[3, 3, 0.1], pos=[0, 0, FLOOR_Z_M], **contacts)
     world.add_geom(
         name="table",
         type=mujoco.mjtGeom.mjGEOM_BOX,
         size=list(TABLE_HALF_M),
         pos=[*TABLE_CENTER_XY_M, -TABLE_HALF_M[2]],
         rgba=[0.6, 0.6, 0.55, 1],
+        **contacts,
     )
     world.add_geom(
         name="pedestal",
@@ -143,6 +191,7 @@ def build_spec(instances: list[ObjectInstance], timestep_s: float) -> mujoco.MjS
         size=[0.15, (-FLOOR_Z_M) / 2, 0],
         pos=[0, 0, FLOOR_Z_M / 2],
         rgba=[0.3, 0.3, 0.3, 1],
+        **contacts,
     )
     add_meshes(spec, instances)
     add_object(spec, None)

@@ -46,8 +46,9 @@ from depthbench.errors import DepthbenchError
 NUM_ARM_ACTIONS = 6
 NUM_ACTIONS = NUM_ARM_ACTIONS + len(scene.HAND_JOINTS)
 # Rays see geom groups 0-4; the visual meshes of the arm and the hand move to this group (and out of the model). The
-# camera then sees the Allegro's collision boxes (within a few mm of its links) and the iiwa's collision spheres
-# (within ~2 cm of its links): a ray entering a mesh's bounds costs ~5 us, and the arm's meshes tripled the depth cost.
+# camera then sees the Allegro's collision boxes (within a few mm of its links) and the iiwa's collision capsules
+# (scene._arm_spheres_to_capsules; a few cm fat at the links' bends): a ray entering a mesh's bounds costs ~5 us, and
+# the arm's meshes tripled the depth cost.
 RAY_HIDDEN_GROUP = 5
 # Home pose: grasp frame above the table centre-front, palm facing down, fingers pointing away from the robot.
 HOME_GRASP_POS = np.array([0.55, 0.0, 0.3])
