@@ -41,11 +41,11 @@ OBJECT = "object"
 _SLOT_HALF_M = 0.12
 HAND_KP = 3.0
 HAND_MAX_TORQUE_NM = 0.7
-OBJECT_CONDIM = 4
+OBJECT_CONDIM = 4  # torsional friction: without it a pinched object spins freely about the contact normal
 # Contact bits: the arm touches the world and the object, never itself or the hand (self-collisions off, as in Isaac
 # Lab's manipulation robots); the hand touches everything. A pair collides if contype & conaffinity matches either way.
 ARM_CONTYPE, ARM_CONAFFINITY = 2, 0
-WORLD_CONTYPE, WORLD_CONAFFINITY = 1, 3  # torsional friction: without it a pinched object spins freely about the contact normal
+WORLD_CONTYPE, WORLD_CONAFFINITY = 1, 3
 
 
 def _hull_mesh_name(instance: ObjectInstance, index: int) -> str:
