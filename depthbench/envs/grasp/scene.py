@@ -5,9 +5,8 @@ scene; `task.py` binds them to the batched MuJoCo engine.
 
 World frame: the arm's base at the origin on a pedestal level with the table top (z = 0), the table in front (+x).
 The object is one free body with `MAX_PARTS` part bodies of one geom each: all envs share one compiled model, so an
-env's object is written into its per-env model fields at reset (`object_fields`), from a small model compiled with
-the same structure. Each slot is compiled as a generous box so that the compile-time bounding volumes contain any
-object; unused slots become massless, contact-free, transparent specks.
+env's object is written into its per-env model fields at reset (`object_fields`: geometry, inertia, bounding volumes),
+from a small model compiled with the same structure; unused slots become massless, contact-free, transparent specks.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ ARM_JOINTS = tuple(f"joint{i}" for i in range(1, 8))
 HAND_JOINTS = tuple(f"{HAND_PREFIX}{finger}j{i}" for finger in ("ff", "mf", "rf", "th") for i in range(4))
 FINGERTIPS = tuple(f"{HAND_PREFIX}{finger}_tip" for finger in ("ff", "mf", "rf", "th"))
 PALM = f"{HAND_PREFIX}palm"
-# Grasp frame on the palm: 4 cm in front of the palm face (the palm body's +x side, towards which the fingers curl),
+# Grasp frame on the palm: 6 cm in front of the palm face (the palm body's +x side, towards which the fingers curl),
 # between the opposed thumb and the curled fingertips, where an enclosed object sits. End-effector actions move it.
 GRASP_SITE = "grasp"
 GRASP_SITE_POS = (0.07, 0.0, -0.035)
@@ -36,8 +35,7 @@ TABLE_HALF_M = (0.4, 0.5, 0.03)
 TABLE_CENTER_XY_M = (0.7, 0.0)
 FLOOR_Z_M = -0.75  # a 0.75 m table: the floor is in view of the camera beyond the table's edges
 OBJECT = "object"
-# Compile-time placeholder of each part slot: larger than any object part, so the bounding volumes MuJoCo computes at
-# compile time (body BVH) contain whatever shape an env writes into the slot later.
+# Compile-time placeholder of each part slot; every env overwrites its geometry, inertia and bounding volumes at reset.
 _SLOT_HALF_M = 0.12
 HAND_KP = 3.0
 HAND_MAX_TORQUE_NM = 0.7

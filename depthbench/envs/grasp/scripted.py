@@ -79,7 +79,7 @@ class ScriptedGrasp:
         # Where the grasp frame goes: the object's back (towards the robot) just clear of the hanging thumb, which
         # closes forwards against the fingers curling back. The thumb hangs at the palm's +y side, so the object is
         # placed towards +y (a negative side offset of the grasp frame), into the thumb's path.
-        # Height: the object's centre, but the palm face (4 cm above the grasp frame) clear of a tall object's top.
+        # Height: the object's centre, but the palm face (6 cm above the grasp frame) clear of a tall object's top.
         rotation = Rotation.from_quat(privileged[:, PRIVILEGED_LAYOUT["object_quat"]], scalar_first=True).as_matrix()
         reach_x = np.abs(rotation[:, 0, :]) * half  # rows of the bounding box half-extent along world x
         at_grasp = centre.copy()
