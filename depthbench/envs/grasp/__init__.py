@@ -14,7 +14,7 @@ TASK = "kuka-allegro-grasp"
 @register_task(
     TASK,
     summary="iiwa 14 + Allegro hand grasps and lifts procedural objects; one workspace depth camera",
-    engine="mujoco.batch",
+    engine="mujoco-batch",
     baseline=async_vector_baseline(TASK),
 )
 def make_grasp(*, cfg: dict[str, Any], num_envs: int, seed: int, device: str) -> GraspTask:

@@ -35,6 +35,7 @@ TABLE_HALF_M = (0.4, 0.5, 0.03)
 TABLE_CENTER_XY_M = (0.7, 0.0)
 FLOOR_Z_M = -0.75  # a 0.75 m table: the floor is in view of the camera beyond the table's edges
 OBJECT = "object"
+PARKED_Z_M = -50.0
 # Compile-time placeholder of each part slot; every env overwrites its geometry, inertia and bounding volumes at reset.
 _SLOT_HALF_M = 0.12
 HAND_KP = 3.0
@@ -192,6 +193,20 @@ def build_spec(instances: list[ObjectInstance], timestep_s: float) -> mujoco.MjS
         **contacts,
     )
     add_meshes(spec, instances)
+    # MuJoCo computes a mesh's collision data (convex polygons) only for meshes that some geom uses at compile time;
+    # slots switch to these meshes at run time, so each gets a parked, contact-free, transparent user far below.
+    parked = world.add_body(name="parked_meshes", pos=[0, 0, PARKED_Z_M])
+    for instance in instances:
+        for index, part in enumerate(instance.parts):
+            if part.kind == "mesh":
+                parked.add_geom(
+                    type=mujoco.mjtGeom.mjGEOM_MESH,
+                    meshname=_hull_mesh_name(instance, index),
+                    contype=0,
+                    conaffinity=0,
+                    rgba=[0, 0, 0, 0],
+                    group=4,
+                )
     add_object(spec, None)
     return spec
 

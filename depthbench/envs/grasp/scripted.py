@@ -75,17 +75,18 @@ class ScriptedGrasp:
         grasp_pos = policy[:, POLICY_LAYOUT["grasp_pos"]]  # relative to the table centre
         object_pos = grasp_pos + privileged[:, PRIVILEGED_LAYOUT["object_rel_grasp"]]
         half = privileged[:, PRIVILEGED_LAYOUT["half_extents"]]
-        centre = object_pos + np.column_stack([np.zeros((len(half), 2)), half[:, 2]])
+        # The object's bounding box in the world (objects may topple): centre and half-extents along world axes.
+        rotation = Rotation.from_quat(privileged[:, PRIVILEGED_LAYOUT["object_quat"]], scalar_first=True).as_matrix()
+        centre = object_pos + rotation[:, :, 2] * half[:, 2:3]  # the box's centre is half a height above the base
+        world_half = np.einsum("nij,nj->ni", np.abs(rotation), half)
         # Where the grasp frame goes: the object's back (towards the robot) just clear of the hanging thumb, which
         # closes forwards against the fingers curling back. The thumb hangs at the palm's +y side, so the object is
         # placed towards +y (a negative side offset of the grasp frame), into the thumb's path.
         # Height: the object's centre, but the palm face (6 cm above the grasp frame) clear of a tall object's top.
-        rotation = Rotation.from_quat(privileged[:, PRIVILEGED_LAYOUT["object_quat"]], scalar_first=True).as_matrix()
-        reach_x = np.abs(rotation[:, 0, :]) * half  # rows of the bounding box half-extent along world x
         at_grasp = centre.copy()
-        at_grasp[:, 0] -= reach_x.sum(axis=1) - self.back_offset_m
+        at_grasp[:, 0] -= world_half[:, 0] - self.back_offset_m
         at_grasp[:, 1] += self.side_offset_m
-        at_grasp[:, 2] = np.maximum(centre[:, 2], object_pos[:, 2] + 2 * half[:, 2] - self.top_clearance_m)
+        at_grasp[:, 2] = np.maximum(centre[:, 2], centre[:, 2] + world_half[:, 2] - self.top_clearance_m)
         above = at_grasp + [0.0, 0.0, self.hover_m]
         target = above.copy()
         descend = self.phase == DESCEND
