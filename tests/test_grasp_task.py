@@ -1,12 +1,13 @@
 """kuka-allegro-grasp: compiles offline, depth sees the object where projection puts it, seeded determinism,
 success / drop / time-out detection with autoreset, the scripted grasp, held-out objects and parameter errors."""
 
+import mujoco
 import numpy as np
 import pytest
 import torch
 
 from depthbench.envs import make_task
-from depthbench.envs.grasp import objects
+from depthbench.envs.grasp import objects, scene
 from depthbench.envs.grasp.scripted import ScriptedGrasp
 from depthbench.envs.grasp.task import NUM_ACTIONS, PRIVILEGED_LAYOUT
 from depthbench.envs.vector_adapter import GymVectorAdapter
@@ -167,6 +168,39 @@ def test_gym_vector_adapter_steps_the_task():
     obs, rewards, terminated, truncated, infos = vector.step(np.zeros((2, NUM_ACTIONS), np.float32))
     assert rewards.shape == (2,) and not terminated.any() and not truncated.any()
     assert vector.single_action_space.shape == (NUM_ACTIONS,)
+
+
+def test_each_env_simulates_its_own_object():
+    """An env's object geoms sit where a model compiled from that object alone puts them, and rest on the table
+    (mesh hulls included: their collision data must exist though no geom used them at compile time)."""
+    env = _task(num_envs=4, seed=2, objects={"set": "all", "per_family": 1})
+    for env_id, index in enumerate([0, 4, 5, 6]):  # box, mug, bottle, hull
+        env._write_object(env_id, index, 0.1, 1.0)
+        env.object_index[env_id] = index
+    env.engine.set_const()
+    pose = [0.6, 0.0, 0.0, 1, 0, 0, 0]
+    env.engine.qpos[:, env.object_qpos : env.object_qpos + 7] = pose
+    env.engine.forward()
+    geom_xpos = env.engine.bind("geom_xpos")
+    for env_id, index in enumerate([0, 4, 5, 6]):
+        spec = mujoco.MjSpec()
+        scene.add_meshes(spec, [env.instances[index]])
+        scene.add_object(spec, env.instances[index])
+        model = spec.compile()
+        data = mujoco.MjData(model)
+        data.qpos[:7] = pose
+        mujoco.mj_forward(model, data)
+        geoms = [model.body_geomadr[model.body(f"object_part{k}").id] for k in range(objects.MAX_PARTS)]
+        np.testing.assert_allclose(geom_xpos[env_id, env.object_geoms], data.geom_xpos[geoms], atol=1e-9)
+        assert env.engine.expand("body_mass")[env_id, env.object_bodies].sum() == pytest.approx(0.1)
+    for _ in range(25):
+        env.step(torch.zeros((4, NUM_ACTIONS)))
+    for env_id in range(4):
+        data = env.engine.batch.get_data(env_id)
+        object_contacts = [
+            c.dist for c in data.contact[: data.ncon] if c.geom1 in env.object_geoms or c.geom2 in env.object_geoms
+        ]
+        assert object_contacts and min(object_contacts) > -0.002  # resting, not sinking into the table
 
 
 def test_held_out_split_draws_other_objects():

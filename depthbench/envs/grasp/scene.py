@@ -5,8 +5,10 @@ scene; `task.py` binds them to the batched MuJoCo engine.
 
 World frame: the arm's base at the origin on a pedestal level with the table top (z = 0), the table in front (+x).
 The object is one free body with `MAX_PARTS` part bodies of one geom each: all envs share one compiled model, so an
-env's object is written into its per-env model fields at reset (`object_fields`: geometry, inertia, bounding volumes),
-from a small model compiled with the same structure; unused slots become massless, contact-free, transparent specks.
+env's object is written into its per-env model fields at reset (`object_fields`: geometry and inertia), from a small
+model compiled with the same structure; unused slots become massless, contact-free, transparent specks. The bounding
+volumes stay conservative: mj_setConst recomputes the body BVHs, and keeps the compile-time (placeholder) bounding
+radius of mesh geoms.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ TABLE_CENTER_XY_M = (0.7, 0.0)
 FLOOR_Z_M = -0.75  # a 0.75 m table: the floor is in view of the camera beyond the table's edges
 OBJECT = "object"
 PARKED_Z_M = -50.0
-# Compile-time placeholder of each part slot; every env overwrites its geometry, inertia and bounding volumes at reset.
+# Compile-time placeholder of each part slot (larger than any part); every env overwrites its geometry at reset.
 _SLOT_HALF_M = 0.12
 HAND_KP = 3.0
 HAND_MAX_TORQUE_NM = 0.7
@@ -45,6 +47,7 @@ OBJECT_CONDIM = 4  # torsional friction: without it a pinched object spins freel
 # Lab's manipulation robots); the hand touches everything. A pair collides if contype & conaffinity matches either way.
 ARM_CONTYPE, ARM_CONAFFINITY = 2, 0
 WORLD_CONTYPE, WORLD_CONAFFINITY = 1, 3
+PARKED_CONTACT_BIT = 4
 
 
 def _hull_mesh_name(instance: ObjectInstance, index: int) -> str:
@@ -193,8 +196,9 @@ def build_spec(instances: list[ObjectInstance], timestep_s: float) -> mujoco.MjS
         **contacts,
     )
     add_meshes(spec, instances)
-    # MuJoCo computes a mesh's collision data (convex polygons) only for meshes that some geom uses at compile time;
-    # slots switch to these meshes at run time, so each gets a parked, contact-free, transparent user far below.
+    # MuJoCo computes a mesh's collision data (convex polygons) only for meshes that some collision geom uses at
+    # compile time; slots switch to these meshes at run time, so each gets a parked, transparent user far below whose
+    # contact bit nothing else carries.
     parked = world.add_body(name="parked_meshes", pos=[0, 0, PARKED_Z_M])
     for instance in instances:
         for index, part in enumerate(instance.parts):
@@ -202,8 +206,8 @@ def build_spec(instances: list[ObjectInstance], timestep_s: float) -> mujoco.MjS
                 parked.add_geom(
                     type=mujoco.mjtGeom.mjGEOM_MESH,
                     meshname=_hull_mesh_name(instance, index),
-                    contype=0,
-                    conaffinity=0,
+                    contype=PARKED_CONTACT_BIT,
+                    conaffinity=PARKED_CONTACT_BIT,
                     rgba=[0, 0, 0, 0],
                     group=4,
                 )
@@ -217,7 +221,6 @@ class ObjectFields:
 
     geom: dict[str, np.ndarray]
     body: dict[str, np.ndarray]
-    bvh_aabb: np.ndarray
     mass_kg: float
 
 
@@ -251,5 +254,4 @@ def object_fields(instance: ObjectInstance, mesh_ids: dict[str, int]) -> ObjectF
         if model.geom_type[geom_id] == mujoco.mjtGeom.mjGEOM_MESH:
             geom["geom_dataid"][row] = mesh_ids[model.mesh(model.geom_dataid[geom_id]).name]
     body = {name: getattr(model, name)[bodies].copy() for name in BODY_FIELDS}
-    bvh = np.stack([model.bvh_aabb[model.body_bvhadr[b]] for b in bodies[1:]])
-    return ObjectFields(geom=geom, body=body, bvh_aabb=bvh, mass_kg=float(model.body_mass[bodies].sum()))
+    return ObjectFields(geom=geom, body=body, mass_kg=float(model.body_mass[bodies].sum()))

@@ -184,7 +184,6 @@ class GraspTask(VecEnv):
         mesh_ids = {model.mesh(i).name: i for i in range(model.nmesh)}
         self.object_fields = [scene.object_fields(i, mesh_ids) for i in self.instances]
         self._expanded = {name: self.engine.expand(name) for name in (*scene.GEOM_FIELDS, *scene.BODY_FIELDS)}
-        self._expanded["bvh_aabb"] = self.engine.expand("bvh_aabb")
         self._friction = self.engine.expand("geom_friction")
         self.home_arm_q = self._solve_home(model)
 
@@ -221,7 +220,6 @@ class GraspTask(VecEnv):
         root = model.body(scene.OBJECT).id
         self.object_bodies = np.array([root] + [model.body(f"{scene.OBJECT}_part{k}").id for k in range(4)])
         self.object_geoms = np.array([model.body_geomadr[b] for b in self.object_bodies[1:]])
-        self.object_bvh = model.body_bvhadr[self.object_bodies[1:]]
         self.palm_body = model.body(scene.PALM).id
         self.grasp_site = model.site(scene.GRASP_SITE).id
         self.table_top = np.array([*scene.TABLE_CENTER_XY_M, 0.0])
@@ -442,7 +440,6 @@ class GraspTask(VecEnv):
         factor = mass_kg / fields.mass_kg
         self._expanded["body_mass"][env, self.object_bodies] *= factor
         self._expanded["body_inertia"][env, self.object_bodies] *= factor
-        self._expanded["bvh_aabb"][env, self.object_bvh] = fields.bvh_aabb
         self._friction[env, self.object_geoms, 0] = friction
 
     def _reset_envs(self, ids: np.ndarray) -> None:
