@@ -84,6 +84,19 @@ def test_same_seed_same_rollout_and_reset_reseeds():
     assert torch.equal(env.reset(seed=11)["privileged"], first)
 
 
+def test_without_depth_the_physics_is_unchanged():
+    """depth.enabled=false drops the camera, not the physics: same seed and actions give the same states."""
+    with_depth, without = _task(num_envs=2, seed=4), _task(num_envs=2, seed=4, depth={"enabled": False})
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(10):
+        actions = torch.rand((2, NUM_ACTIONS), generator=generator) * 2 - 1
+        obs_a, *_ = with_depth.step(actions)
+        obs_b, *_ = without.step(actions)
+    assert obs_b["depth"].numel() == 0 and obs_a["depth"].shape == (2, 1, 64, 64)
+    torch.testing.assert_close(obs_a["policy"], obs_b["policy"], rtol=0, atol=0)
+    torch.testing.assert_close(obs_a["privileged"], obs_b["privileged"], rtol=0, atol=0)
+
+
 def _float_object(env, env_id, height_m):
     """Scripted state: gravity off in one env, its object teleported `height_m` above its rest pose."""
     env.engine.expand("opt.gravity")[env_id] = 0.0

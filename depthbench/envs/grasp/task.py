@@ -103,6 +103,7 @@ def validate_config(cfg: dict[str, Any]) -> None:
 
 
 def _scaled(instance: objects.ObjectInstance, scale: float) -> objects.ObjectInstance:
+    """`instance` with every length multiplied by `scale` (objects.size_scale)."""
     if scale == 1.0:
         return instance
     parts = tuple(
@@ -121,23 +122,10 @@ def _scaled(instance: objects.ObjectInstance, scale: float) -> objects.ObjectIns
     )
 
 
-def _quat_to_mat(quat: np.ndarray) -> np.ndarray:
-    """(N, 4) wxyz -> (N, 3, 3)."""
-    w, x, y, z = quat.T
-    return np.stack(
-        [
-            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-        ],
-        -2,
-    )
-
-
 class GraspTask(VecEnv):
     """N Kuka-Allegro grasping environments on one BatchedMujoco (see module docstring)."""
 
-    def __init__(self, cfg: dict[str, Any], num_envs: int, seed: int = 0, device: str = "cpu", nthread: int = 0):
+    def __init__(self, cfg: dict[str, Any], num_envs: int, seed: int = 0, device: str = "cpu") -> None:
         validate_config(cfg)
         self.cfg = cfg
         self.num_envs = num_envs
@@ -147,7 +135,6 @@ class GraspTask(VecEnv):
         decimation = int(sim["decimation"])
         self.step_dt = float(sim["timestep_s"]) * decimation
         self.max_episode_length = int(round(float(cfg["episode_length_s"]) / self.step_dt))
-        self.families = objects.object_set(cfg["objects"]["set"])
         scale = float(cfg["objects"]["size_scale"])
         self.instances = [
             _scaled(i, scale)
@@ -168,13 +155,14 @@ class GraspTask(VecEnv):
             height=int(cfg["depth"]["height"]),
             max_range_m=float(cam["max_range_m"]),
         )
+        self.camera.validate()  # also when depth is disabled: a config that cannot render is an error either way
         self.engine = BatchedMujoco(
             spec,
             num_envs,
             decimation=decimation,
             cameras=[self.camera] if cfg["depth"]["enabled"] else [],
             ray_groups=range(RAY_HIDDEN_GROUP),
-            nthread=int(sim["nthread"]) if nthread == 0 else nthread,
+            nthread=int(sim["nthread"]),
         )
         model = self.engine.model
         self.model = model
