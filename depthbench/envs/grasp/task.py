@@ -18,9 +18,10 @@ Observations:
   "privileged" (N, 32) teacher state: object position relative to the grasp frame (3) and to the table centre (3),
                orientation (4), linear and angular velocity (3+3), family one-hot (7), bounding half-extents (3),
                mass (1), friction (1), fingertip touch forces / `rewards.touch_scale_n` clipped to 1 (ff, mf, rf, th).
-Rewards (weights in the config's `rewards`): reach (1 - tanh(grasp-frame-to-object distance / 0.1 m)), grasp (thumb
-and at least one finger touching), lift (height gained / lift height, clipped to [0, 1]), hold (per step above the
-target height), success (once), drop (once, negative), action rate (-|a_t - a_{t-1}|^2).
+Rewards (weights in the config's `rewards`; forms after Isaac Lab's lift task, isaaclab_tasks/manager_based/
+manipulation/lift/lift_env_cfg.py): reach (1 - tanh(grasp-frame-to-object distance / reach_std_m)), grasp (thumb and
+at least one finger touching), lift (height gained / lift height, clipped to [0, 1]), hold (per step above the target
+height), success (once), drop (once, negative), action rate (-|a_t - a_{t-1}|^2).
 Episode end: success = object at least `success.lift_height_m` above its start height for `success.hold_time_s`;
 dropped = after being lifted `success.lifted_m` it falls back to the table, or it leaves the table; time-out after
 `episode_length_s`. Metrics per finished episode: success, dropped, max_height_m, object_family, and time_to_lift_s
@@ -393,7 +394,7 @@ class GraspTask(VecEnv):
         grasping = touching[:, 3] & touching[:, :3].any(axis=1)
         distance = np.linalg.norm(obj - self.grasp_pos, axis=1)
         terms = {
-            "reach": float(weights["reach"]) * (1.0 - np.tanh(distance / 0.1)),
+            "reach": float(weights["reach"]) * (1.0 - np.tanh(distance / float(weights["reach_std_m"]))),
             "grasp": float(weights["grasp"]) * grasping,
             "lift": float(weights["lift"]) * np.clip(height / float(success_cfg["lift_height_m"]), 0.0, 1.0),
             "hold": float(weights["hold"]) * above,
