@@ -41,7 +41,7 @@ PARKED_Z_M = -50.0
 # Compile-time placeholder of each part slot (larger than any part); every env overwrites its geometry at reset.
 _SLOT_HALF_M = 0.12
 HAND_KP = 3.0
-HAND_MAX_TORQUE_NM = 0.7
+HAND_MAX_TORQUE_NM = 0.5
 OBJECT_CONDIM = 4  # torsional friction: without it a pinched object spins freely about the contact normal
 # Contact bits: the arm touches the world and the object, never itself or the hand (self-collisions off, as in Isaac
 # Lab's manipulation robots); the hand touches everything. A pair collides if contype & conaffinity matches either way.
@@ -150,9 +150,8 @@ def build_spec(instances: list[ObjectInstance], timestep_s: float) -> mujoco.MjS
     _arm_spheres_to_capsules(spec)
     hand = mujoco.MjSpec.from_file(str(robot_xml(HAND, HAND_ENTRY)))
     spec.attach(hand, site=spec.site("attachment_site"), prefix=HAND_PREFIX)
-    # Menagerie's Allegro servos (kp = 1 N m/rad) cannot hold a 0.2 kg object; Isaac Lab's Allegro config uses
-    # stiffness 3 N m/rad (isaaclab_assets/robots/allegro.py), capped at the Allegro's 0.7 N m joint torque (Wonik
-    # Robotics Allegro Hand v4 datasheet).
+    # Menagerie's Allegro servos (kp = 1 N m/rad) cannot hold a 0.2 kg object; Isaac Lab's Allegro config
+    # (isaaclab_assets/robots/allegro.py) uses stiffness 3 N m/rad and an effort limit of 0.5 N m.
     for actuator in spec.actuators:
         if actuator.name.startswith(HAND_PREFIX):
             actuator.gainprm[0] = HAND_KP
