@@ -19,10 +19,14 @@ MuJoCo excludes the geoms of the camera's own body from its rays, and geoms whos
 geom groups, so `ray_groups` is applied before compiling: visual-only geoms outside those groups are deleted (their
 bodies keep the mass and inertia they gave), collision geoms outside them become transparent. Use it to keep a
 duplicate representation out of the rays (e.g. a hand's visual meshes when its collision boxes match them), never to
-hide what a real sensor would see. Ray cost (measured, one core): every geom costs every ray
-~4 ns, transparent or not, and a ray that enters a mesh's bounds ~5 us; so keep meshes out of view and the geom count
-low (the grasp scene's 36 geoms: ~1 ms per 64x64 image). A camera on the world body gets
-a mount body of its own, so the floor stays visible.
+hide what a real sensor would see. Ray cost (measured, one core): every geom costs every ray ~4 ns, transparent or
+not, and a ray that enters a mesh's bounds ~5 us; so keep meshes out of view and the geom count low (the grasp
+scene's 36 geoms: ~1 ms per 64x64 image). A camera on the world body gets a mount body of its own, so the floor
+stays visible.
+
+Threads: the batch's threads and torch's intra-op threads share the cores. In a training process on 2 cores, torch's
+default 2 threads made PPO iterations up to 10x slower and erratic (measured: 105 vs 655 env-steps/s); run training
+with OMP_NUM_THREADS=1.
 
 API, for a task:
 
