@@ -23,7 +23,7 @@ TASK = "kuka-allegro-grasp"
 APPROACH, DESCEND, CLOSE, LIFT = range(4)
 # Allegro joint targets (rad) per finger (ff, mf, rf: base, proximal, medial, distal; th: rotation, base, medial,
 # distal), found by a grid search over Menagerie's joint ranges for fingertip positions in the palm frame (x: depth
-# in front of the palm face, z: along the fingers; the grasp frame is at x = 0.07, z = -0.013):
+# in front of the palm face, z: along the fingers; the grasp frame is at x = 0.07, z = -0.035):
 # open: fingers hooked down in front (tip x 0.06, z 0.07), thumb opposed behind (x 0.09, z -0.075);
 # closed: fingertips driven past the grasp frame towards the thumb (z -0.037) and the thumb towards them (z 0.004),
 # so the joint servos squeeze whatever lies between.
@@ -39,8 +39,8 @@ class ScriptedGrasp:
         env: GraspTask,
         *,
         hover_m: float = 0.08,
-        top_clearance_m: float = 0.05,
-        back_offset_m: float = 0.035,
+        top_clearance_m: float = 0.06,
+        back_offset_m: float = 0.03,
         side_offset_m: float = -0.05,
         close_steps: int = 30,
         lift_m: float = 0.2,
@@ -82,7 +82,8 @@ class ScriptedGrasp:
         # Where the grasp frame goes: the object's back (towards the robot) just clear of the hanging thumb, which
         # closes forwards against the fingers curling back. The thumb hangs at the palm's +y side, so the object is
         # placed towards +y (a negative side offset of the grasp frame), into the thumb's path.
-        # Height: the object's centre, but the palm face (6 cm above the grasp frame) clear of a tall object's top.
+        # Height: the object's centre, but no lower than where the palm face (6 cm above the grasp frame) meets a tall
+        # object's top.
         at_grasp = centre.copy()
         at_grasp[:, 0] -= world_half[:, 0] - self.back_offset_m
         at_grasp[:, 1] += self.side_offset_m
