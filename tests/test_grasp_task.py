@@ -235,6 +235,7 @@ def test_held_out_split_draws_other_objects():
         ({"split": "holdout"}, "split"),
         ({"success": {"lift_height_m": -0.1}}, "lift_height_m"),
         ({"camera": {"fovy_deg": 200.0}}, "fovy_deg"),
+        ({"objects": {"spawn_high_m": [1.5, 0.1]}}, "on the table"),
     ],
 )
 def test_bad_parameters_are_clear_errors(overrides, message):

@@ -92,6 +92,20 @@ def validate_config(cfg: dict[str, Any]) -> None:
         raise DepthbenchError(f"split '{cfg['split']}' is unknown; use one of {', '.join(objects.SPLIT_STREAMS)}")
     _range(cfg["objects"], "mass_kg")
     _range(cfg["objects"], "friction")
+    low, high = np.array(cfg["objects"]["spawn_low_m"], float), np.array(cfg["objects"]["spawn_high_m"], float)
+    table_low = np.subtract(scene.TABLE_CENTER_XY_M, scene.TABLE_HALF_M[:2])
+    table_high = np.add(scene.TABLE_CENTER_XY_M, scene.TABLE_HALF_M[:2])
+    if (
+        low.shape != (2,)
+        or high.shape != (2,)
+        or np.any(low > high)
+        or np.any(low < table_low)
+        or np.any(high > table_high)
+    ):
+        raise DepthbenchError(
+            f"objects.spawn_low_m={low.tolist()} / spawn_high_m={high.tolist()} must be an xy box on the table "
+            f"({table_low.tolist()} to {table_high.tolist()} m)"
+        )
     if float(cfg["objects"]["size_scale"]) <= 0:
         raise DepthbenchError(f"objects.size_scale={cfg['objects']['size_scale']} must be positive")
     for key in ("lift_height_m", "hold_time_s", "lifted_m"):
