@@ -5,9 +5,10 @@ scene; `task.py` binds them to the batched MuJoCo engine.
 
 World frame: the arm's base at the origin on a pedestal level with the table top (z = 0), the table in front (+x).
 The object is one free body with `MAX_PARTS` part bodies of one geom each: all envs share one compiled model, so an
-env's object is written into its per-env model fields at reset (`object_fields`), from a small model compiled with
-the same structure. Each slot is compiled as a generous box so that the compile-time bounding volumes contain any
-object; unused slots become massless, contact-free, transparent specks.
+env's object is written into its per-env model fields at reset (`object_fields`: geometry and inertia), from a small
+model compiled with the same structure; unused slots become massless, contact-free, transparent specks. The bounding
+volumes stay conservative: mj_setConst recomputes the body BVHs, and keeps the compile-time (placeholder) bounding
+radius of mesh geoms.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ ARM_JOINTS = tuple(f"joint{i}" for i in range(1, 8))
 HAND_JOINTS = tuple(f"{HAND_PREFIX}{finger}j{i}" for finger in ("ff", "mf", "rf", "th") for i in range(4))
 FINGERTIPS = tuple(f"{HAND_PREFIX}{finger}_tip" for finger in ("ff", "mf", "rf", "th"))
 PALM = f"{HAND_PREFIX}palm"
-# Grasp frame on the palm: 4 cm in front of the palm face (the palm body's +x side, towards which the fingers curl),
+# Grasp frame on the palm: 6 cm in front of the palm face (the palm body's +x side, towards which the fingers curl),
 # between the opposed thumb and the curled fingertips, where an enclosed object sits. End-effector actions move it.
 GRASP_SITE = "grasp"
 GRASP_SITE_POS = (0.07, 0.0, -0.035)
@@ -36,14 +37,17 @@ TABLE_HALF_M = (0.4, 0.5, 0.03)
 TABLE_CENTER_XY_M = (0.7, 0.0)
 FLOOR_Z_M = -0.75  # a 0.75 m table: the floor is in view of the camera beyond the table's edges
 OBJECT = "object"
-# Compile-time placeholder of each part slot: larger than any object part, so the bounding volumes MuJoCo computes at
-# compile time (body BVH) contain whatever shape an env writes into the slot later.
+PARKED_Z_M = -50.0
+# Compile-time placeholder of each part slot (larger than any part); every env overwrites its geometry at reset.
 _SLOT_HALF_M = 0.12
-# Geom group of the Allegro's visual meshes: rays see its collision boxes instead, which match the links to a few mm.
-HAND_VISUAL_GROUP = 2
 HAND_KP = 3.0
-HAND_MAX_TORQUE_NM = 0.7
+HAND_MAX_TORQUE_NM = 0.5
 OBJECT_CONDIM = 4  # torsional friction: without it a pinched object spins freely about the contact normal
+# Contact bits: the arm touches the world and the object, never itself or the hand (self-collisions off, as in Isaac
+# Lab's manipulation robots); the hand touches everything. A pair collides if contype & conaffinity matches either way.
+ARM_CONTYPE, ARM_CONAFFINITY = 2, 0
+WORLD_CONTYPE, WORLD_CONAFFINITY = 1, 3
+PARKED_CONTACT_BIT = 4
 
 
 def _hull_mesh_name(instance: ObjectInstance, index: int) -> str:
@@ -70,6 +74,7 @@ def _add_part_geom(body: mujoco.MjsBody, part: Part | None, mesh_name: str | Non
         geom.meshname = mesh_name
     else:
         geom.size = list(part.size)
+    geom.contype, geom.conaffinity = WORLD_CONTYPE, WORLD_CONAFFINITY
     geom.pos = list(part.pos)
     geom.quat = list(part.quat)
     geom.density = 500.0  # rescaled to the sampled mass at reset
@@ -84,7 +89,12 @@ def add_object(spec: mujoco.MjSpec, instance: ObjectInstance | None) -> None:
         part_body = body.add_body(name=f"{OBJECT}_part{slot}")
         if instance is None:
             part_body.add_geom(
-                type=mujoco.mjtGeom.mjGEOM_BOX, size=[_SLOT_HALF_M] * 3, condim=OBJECT_CONDIM, density=500.0
+                type=mujoco.mjtGeom.mjGEOM_BOX,
+                size=[_SLOT_HALF_M] * 3,
+                condim=OBJECT_CONDIM,
+                density=500.0,
+                contype=WORLD_CONTYPE,
+                conaffinity=WORLD_CONAFFINITY,
             )
         else:
             part = parts[slot] if slot < len(parts) else None
@@ -102,14 +112,46 @@ def add_meshes(spec: mujoco.MjSpec, instances: list[ObjectInstance]) -> None:
                 mesh.userface = part.faces.ravel().tolist()
 
 
+def _arm_spheres_to_capsules(spec: mujoco.MjSpec) -> None:
+    """Replace each iiwa link's cluster of collision spheres (46 in all) by one enveloping capsule (link 7 keeps its
+    single sphere).
+
+    MuJoCo's rangefinders test every ray against every geom (~4 ns per geom and ray, measured; transparent ones too),
+    so the spheres doubled the depth cost. The capsule lies along the spheres' principal axis, with the radius that
+    covers every sphere: a conservative envelope, a few cm fatter than the links' bends, for contacts and rays alike.
+    """
+    for body in spec.bodies:
+        if not (body.name == "base" or body.name.startswith("link")):
+            continue
+        spheres = [g for g in body.geoms if g.type == mujoco.mjtGeom.mjGEOM_SPHERE and (g.contype or g.conaffinity)]
+        if len(spheres) < 2:
+            continue
+        centres = np.array([g.pos for g in spheres])
+        radii = np.array([g.size[0] for g in spheres])
+        mean = centres.mean(axis=0)
+        axis = np.linalg.svd(centres - mean)[2][0]
+        along = (centres - mean) @ axis
+        across = np.linalg.norm(centres - mean - along[:, None] * axis, axis=1)
+        first = spheres[0]
+        body.add_geom(
+            type=mujoco.mjtGeom.mjGEOM_CAPSULE,
+            fromto=[*(mean + along.min() * axis), *(mean + along.max() * axis)],
+            size=[float((radii + across).max()), 0, 0],
+            group=first.group,
+            rgba=[0.4, 0.4, 0.4, 1.0],
+        )
+        for geom in spheres:
+            spec.delete(geom)
+
+
 def build_spec(instances: list[ObjectInstance], timestep_s: float) -> mujoco.MjSpec:
     """Arm + hand + table + floor + object slots, with fingertip touch sensors and the grasp site."""
     spec = mujoco.MjSpec.from_file(str(robot_xml(ARM, ARM_ENTRY)))
+    _arm_spheres_to_capsules(spec)
     hand = mujoco.MjSpec.from_file(str(robot_xml(HAND, HAND_ENTRY)))
     spec.attach(hand, site=spec.site("attachment_site"), prefix=HAND_PREFIX)
-    # Menagerie's Allegro servos (kp = 1 N m/rad) cannot hold a 0.2 kg object; Isaac Lab's Allegro config uses
-    # stiffness 3 N m/rad (isaaclab_assets/robots/allegro.py), capped at the Allegro's 0.7 N m joint torque (Wonik
-    # Robotics Allegro Hand v4 datasheet).
+    # Menagerie's Allegro servos (kp = 1 N m/rad) cannot hold a 0.2 kg object; Isaac Lab's Allegro config
+    # (isaaclab_assets/robots/allegro.py) uses stiffness 3 N m/rad and an effort limit of 0.5 N m.
     for actuator in spec.actuators:
         if actuator.name.startswith(HAND_PREFIX):
             actuator.gainprm[0] = HAND_KP
@@ -130,14 +172,19 @@ def build_spec(instances: list[ObjectInstance], timestep_s: float) -> mujoco.MjS
         spec.add_sensor(
             name=f"{tip}_touch", type=mujoco.mjtSensor.mjSENS_TOUCH, objtype=mujoco.mjtObj.mjOBJ_SITE, objname=site.name
         )
+    for geom in spec.geoms:
+        if (geom.contype or geom.conaffinity) and (geom.parent.name == "base" or geom.parent.name.startswith("link")):
+            geom.contype, geom.conaffinity = ARM_CONTYPE, ARM_CONAFFINITY
     world = spec.worldbody
-    world.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[3, 3, 0.1], pos=[0, 0, FLOOR_Z_M])
+    contacts = {"contype": WORLD_CONTYPE, "conaffinity": WORLD_CONAFFINITY}
+    world.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[3, 3, 0.1], pos=[0, 0, FLOOR_Z_M], **contacts)
     world.add_geom(
         name="table",
         type=mujoco.mjtGeom.mjGEOM_BOX,
         size=list(TABLE_HALF_M),
         pos=[*TABLE_CENTER_XY_M, -TABLE_HALF_M[2]],
         rgba=[0.6, 0.6, 0.55, 1],
+        **contacts,
     )
     world.add_geom(
         name="pedestal",
@@ -145,8 +192,24 @@ def build_spec(instances: list[ObjectInstance], timestep_s: float) -> mujoco.MjS
         size=[0.15, (-FLOOR_Z_M) / 2, 0],
         pos=[0, 0, FLOOR_Z_M / 2],
         rgba=[0.3, 0.3, 0.3, 1],
+        **contacts,
     )
     add_meshes(spec, instances)
+    # MuJoCo computes a mesh's collision data (convex polygons) only for meshes that some collision geom uses at
+    # compile time; slots switch to these meshes at run time, so each gets a parked, transparent user far below whose
+    # contact bit nothing else carries.
+    parked = world.add_body(name="parked_meshes", pos=[0, 0, PARKED_Z_M])
+    for instance in instances:
+        for index, part in enumerate(instance.parts):
+            if part.kind == "mesh":
+                parked.add_geom(
+                    type=mujoco.mjtGeom.mjGEOM_MESH,
+                    meshname=_hull_mesh_name(instance, index),
+                    contype=PARKED_CONTACT_BIT,
+                    conaffinity=PARKED_CONTACT_BIT,
+                    rgba=[0, 0, 0, 0],
+                    group=4,
+                )
     add_object(spec, None)
     return spec
 
@@ -157,7 +220,6 @@ class ObjectFields:
 
     geom: dict[str, np.ndarray]
     body: dict[str, np.ndarray]
-    bvh_aabb: np.ndarray
     mass_kg: float
 
 
@@ -191,5 +253,4 @@ def object_fields(instance: ObjectInstance, mesh_ids: dict[str, int]) -> ObjectF
         if model.geom_type[geom_id] == mujoco.mjtGeom.mjGEOM_MESH:
             geom["geom_dataid"][row] = mesh_ids[model.mesh(model.geom_dataid[geom_id]).name]
     body = {name: getattr(model, name)[bodies].copy() for name in BODY_FIELDS}
-    bvh = np.stack([model.bvh_aabb[model.body_bvhadr[b]] for b in bodies[1:]])
-    return ObjectFields(geom=geom, body=body, bvh_aabb=bvh, mass_kg=float(model.body_mass[bodies].sum()))
+    return ObjectFields(geom=geom, body=body, mass_kg=float(model.body_mass[bodies].sum()))

@@ -11,19 +11,21 @@ Actions (22, each in [-1, 1]):
   gravity-compensated joint servos) keep the arm's action space task-shaped and IK-free for the policy; absolute hand
   targets are how DextrAH and most Allegro policies command fingers.
 Observations:
-  "depth"      (N, 1, H, W) planar metres from one workspace camera, 0 = no return.
+  "depth"      (N, 1, H, W) planar metres from one workspace camera, 0 = no return (the robot as its collision
+               geometry, see RAY_HIDDEN_GROUP).
   "policy"     (N, 75) proprioception: arm q, qd (7+7), hand q, qd (16+16), grasp-frame position relative to the table
                centre (3) and palm orientation quaternion (4), previous actions (22).
   "privileged" (N, 32) teacher state: object position relative to the grasp frame (3) and to the table centre (3),
                orientation (4), linear and angular velocity (3+3), family one-hot (7), bounding half-extents (3),
                mass (1), friction (1), fingertip touch forces / `rewards.touch_scale_n` clipped to 1 (ff, mf, rf, th).
-Rewards (weights in the config's `rewards`): reach (1 - tanh(grasp-frame-to-object distance / 0.1 m)), grasp (thumb
-and at least one finger touching), lift (height gained / lift height, clipped to [0, 1]), hold (per step above the
-target height), success (once), drop (once, negative), action rate (-|a_t - a_{t-1}|^2).
+Rewards (weights in the config's `rewards`; forms after Isaac Lab's lift task, isaaclab_tasks/manager_based/
+manipulation/lift/lift_env_cfg.py): reach (1 - tanh(grasp-frame-to-object distance / reach_std_m)), grasp (thumb and
+at least one finger touching), lift (height gained / lift height, clipped to [0, 1]), hold (per step above the target
+height), success (once), drop (once, negative), action rate (-|a_t - a_{t-1}|^2).
 Episode end: success = object at least `success.lift_height_m` above its start height for `success.hold_time_s`;
 dropped = after being lifted `success.lifted_m` it falls back to the table, or it leaves the table; time-out after
-`episode_length_s`. Metrics: success, dropped, time_to_lift_s (first time at the target height; NaN if never),
-max_height_m.
+`episode_length_s`. Metrics per finished episode: success, dropped, max_height_m, object_family, and time_to_lift_s
+(first time at the target height; absent when the object never got there, so means are over lifted episodes).
 Split: each split draws its objects from its own procedural stream (held-out object instances).
 """
 
@@ -44,7 +46,10 @@ from depthbench.errors import DepthbenchError
 
 NUM_ARM_ACTIONS = 6
 NUM_ACTIONS = NUM_ARM_ACTIONS + len(scene.HAND_JOINTS)
-# Rays see geom groups 0-4; the Allegro's visual meshes and the arm's collision spheres move to this group.
+# Rays see geom groups 0-4; the visual meshes of the arm and the hand move to this group (and out of the model). The
+# camera then sees the Allegro's collision boxes (within a few mm of its links) and the iiwa's collision capsules
+# (scene._arm_spheres_to_capsules; a few cm fat at the links' bends): a ray entering a mesh's bounds costs ~5 us, and
+# the arm's meshes tripled the depth cost.
 RAY_HIDDEN_GROUP = 5
 # Home pose: grasp frame above the table centre-front, palm facing down, fingers pointing away from the robot.
 HOME_GRASP_POS = np.array([0.55, 0.0, 0.3])
@@ -87,6 +92,20 @@ def validate_config(cfg: dict[str, Any]) -> None:
         raise DepthbenchError(f"split '{cfg['split']}' is unknown; use one of {', '.join(objects.SPLIT_STREAMS)}")
     _range(cfg["objects"], "mass_kg")
     _range(cfg["objects"], "friction")
+    low, high = np.array(cfg["objects"]["spawn_low_m"], float), np.array(cfg["objects"]["spawn_high_m"], float)
+    table_low = np.subtract(scene.TABLE_CENTER_XY_M, scene.TABLE_HALF_M[:2])
+    table_high = np.add(scene.TABLE_CENTER_XY_M, scene.TABLE_HALF_M[:2])
+    if (
+        low.shape != (2,)
+        or high.shape != (2,)
+        or np.any(low > high)
+        or np.any(low < table_low)
+        or np.any(high > table_high)
+    ):
+        raise DepthbenchError(
+            f"objects.spawn_low_m={low.tolist()} / spawn_high_m={high.tolist()} must be an xy box on the table "
+            f"({table_low.tolist()} to {table_high.tolist()} m)"
+        )
     if float(cfg["objects"]["size_scale"]) <= 0:
         raise DepthbenchError(f"objects.size_scale={cfg['objects']['size_scale']} must be positive")
     for key in ("lift_height_m", "hold_time_s", "lifted_m"):
@@ -99,6 +118,7 @@ def validate_config(cfg: dict[str, Any]) -> None:
 
 
 def _scaled(instance: objects.ObjectInstance, scale: float) -> objects.ObjectInstance:
+    """`instance` with every length multiplied by `scale` (objects.size_scale)."""
     if scale == 1.0:
         return instance
     parts = tuple(
@@ -117,23 +137,10 @@ def _scaled(instance: objects.ObjectInstance, scale: float) -> objects.ObjectIns
     )
 
 
-def _quat_to_mat(quat: np.ndarray) -> np.ndarray:
-    """(N, 4) wxyz -> (N, 3, 3)."""
-    w, x, y, z = quat.T
-    return np.stack(
-        [
-            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-        ],
-        -2,
-    )
-
-
 class GraspTask(VecEnv):
     """N Kuka-Allegro grasping environments on one BatchedMujoco (see module docstring)."""
 
-    def __init__(self, cfg: dict[str, Any], num_envs: int, seed: int = 0, device: str = "cpu", nthread: int = 0):
+    def __init__(self, cfg: dict[str, Any], num_envs: int, seed: int = 0, device: str = "cpu") -> None:
         validate_config(cfg)
         self.cfg = cfg
         self.num_envs = num_envs
@@ -143,7 +150,6 @@ class GraspTask(VecEnv):
         decimation = int(sim["decimation"])
         self.step_dt = float(sim["timestep_s"]) * decimation
         self.max_episode_length = int(round(float(cfg["episode_length_s"]) / self.step_dt))
-        self.families = objects.object_set(cfg["objects"]["set"])
         scale = float(cfg["objects"]["size_scale"])
         self.instances = [
             _scaled(i, scale)
@@ -151,12 +157,8 @@ class GraspTask(VecEnv):
         ]
         spec = scene.build_spec(self.instances, float(sim["timestep_s"]))
         for geom in spec.geoms:
-            body = geom.parent.name
-            if (
-                (body.startswith(scene.HAND_PREFIX) and geom.group == scene.HAND_VISUAL_GROUP)
-                or (body.startswith("link") or body == "base")
-                and geom.contype == 0
-            ):
+            robot = geom.parent.name.startswith((scene.HAND_PREFIX, "link")) or geom.parent.name == "base"
+            if robot and geom.contype == 0 and geom.conaffinity == 0:  # a visual mesh
                 geom.group = RAY_HIDDEN_GROUP
         cam = cfg["camera"]
         self.camera = DepthCamera(
@@ -168,13 +170,14 @@ class GraspTask(VecEnv):
             height=int(cfg["depth"]["height"]),
             max_range_m=float(cam["max_range_m"]),
         )
+        self.camera.validate()  # also when depth is disabled: a config that cannot render is an error either way
         self.engine = BatchedMujoco(
             spec,
             num_envs,
             decimation=decimation,
-            cameras=[self.camera],
+            cameras=[self.camera] if cfg["depth"]["enabled"] else [],
             ray_groups=range(RAY_HIDDEN_GROUP),
-            nthread=int(sim["nthread"]) if nthread == 0 else nthread,
+            nthread=int(sim["nthread"]),
         )
         model = self.engine.model
         self.model = model
@@ -184,7 +187,6 @@ class GraspTask(VecEnv):
         mesh_ids = {model.mesh(i).name: i for i in range(model.nmesh)}
         self.object_fields = [scene.object_fields(i, mesh_ids) for i in self.instances]
         self._expanded = {name: self.engine.expand(name) for name in (*scene.GEOM_FIELDS, *scene.BODY_FIELDS)}
-        self._expanded["bvh_aabb"] = self.engine.expand("bvh_aabb")
         self._friction = self.engine.expand("geom_friction")
         self.home_arm_q = self._solve_home(model)
 
@@ -221,7 +223,6 @@ class GraspTask(VecEnv):
         root = model.body(scene.OBJECT).id
         self.object_bodies = np.array([root] + [model.body(f"{scene.OBJECT}_part{k}").id for k in range(4)])
         self.object_geoms = np.array([model.body_geomadr[b] for b in self.object_bodies[1:]])
-        self.object_bvh = model.body_bvhadr[self.object_bodies[1:]]
         self.palm_body = model.body(scene.PALM).id
         self.grasp_site = model.site(scene.GRASP_SITE).id
         self.table_top = np.array([*scene.TABLE_CENTER_XY_M, 0.0])
@@ -407,7 +408,7 @@ class GraspTask(VecEnv):
         grasping = touching[:, 3] & touching[:, :3].any(axis=1)
         distance = np.linalg.norm(obj - self.grasp_pos, axis=1)
         terms = {
-            "reach": float(weights["reach"]) * (1.0 - np.tanh(distance / 0.1)),
+            "reach": float(weights["reach"]) * (1.0 - np.tanh(distance / float(weights["reach_std_m"]))),
             "grasp": float(weights["grasp"]) * grasping,
             "lift": float(weights["lift"]) * np.clip(height / float(success_cfg["lift_height_m"]), 0.0, 1.0),
             "hold": float(weights["hold"]) * above,
@@ -416,20 +417,34 @@ class GraspTask(VecEnv):
             "action_rate": -float(weights["action_rate"]) * ((self.actions - self.last_actions) ** 2).sum(axis=1),
         }
         rewards = sum(terms.values())
-        finished = [
-            {
+        finished = []
+        for i in np.flatnonzero(dones):
+            episode = {
                 "env_id": int(i),
                 "success": float(success[i]),
                 "length": int(self._episode_length[i]),
                 "dropped": float(dropped[i]),
-                "time_to_lift_s": float(self.time_to_lift[i]),
                 "max_height_m": float(self.max_height[i]),
+                "object_family": self.instances[self.object_index[i]].family,
             }
-            for i in np.flatnonzero(dones)
-        ]
+            if not np.isnan(self.time_to_lift[i]):  # only episodes that reached the target height have one
+                episode["time_to_lift_s"] = float(self.time_to_lift[i])
+            finished.append(episode)
         return rewards, dones, time_outs, finished, terms
 
     # --- resets ------------------------------------------------------------------------------------------------
+    def _write_object(self, env: int, index: int, mass_kg: float, friction: float) -> None:
+        """Env `env`'s object becomes pool instance `index` with the given mass and friction (set_const after)."""
+        fields = self.object_fields[index]
+        for name, values in fields.geom.items():
+            self._expanded[name][env, self.object_geoms] = values
+        for name, values in fields.body.items():
+            self._expanded[name][env, self.object_bodies] = values
+        factor = mass_kg / fields.mass_kg
+        self._expanded["body_mass"][env, self.object_bodies] *= factor
+        self._expanded["body_inertia"][env, self.object_bodies] *= factor
+        self._friction[env, self.object_geoms, 0] = friction
+
     def _reset_envs(self, ids: np.ndarray) -> None:
         """New object (instance, mass, friction, pose) and home arm pose in envs `ids`."""
         objs = self.cfg["objects"]
@@ -438,16 +453,7 @@ class GraspTask(VecEnv):
         mass = self.rng.uniform(*_range(objs, "mass_kg"), size=n)
         friction = self.rng.uniform(*_range(objs, "friction"), size=n)
         for env, index, mass_kg, mu in zip(ids, chosen, mass, friction, strict=True):
-            fields = self.object_fields[index]
-            for name, values in fields.geom.items():
-                self._expanded[name][env, self.object_geoms] = values
-            for name, values in fields.body.items():
-                self._expanded[name][env, self.object_bodies] = values
-            factor = mass_kg / fields.mass_kg
-            self._expanded["body_mass"][env, self.object_bodies] *= factor
-            self._expanded["body_inertia"][env, self.object_bodies] *= factor
-            self._expanded["bvh_aabb"][env, self.object_bvh] = fields.bvh_aabb
-            self._friction[env, self.object_geoms, 0] = mu
+            self._write_object(env, index, mass_kg, mu)
         self.engine.set_const(ids)
         self.object_index[ids], self.object_mass[ids], self.object_friction[ids] = chosen, mass, friction
 
