@@ -192,6 +192,7 @@ class PolicySetup:
             generator=generator,
             frozen_encoder=self.frozen_encoder,
             encode_batch_size=self.cfg["encoder"]["encode_batch_size"],
+            drop_depth=not self.needs_depth,
         )
 
     def runner(self, env: DepthFeatureWrapper, log_dir: str | None) -> OnPolicyRunner:
