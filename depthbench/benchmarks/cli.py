@@ -10,7 +10,13 @@ from depthbench import __version__
 from depthbench.errors import DepthbenchError
 
 # One line per command module; each adds its own subcommands.
-COMMAND_MODULES: tuple[str, ...] = ("depthbench.benchmarks.tasks_cmd", "depthbench.benchmarks.agents_cmd")
+COMMAND_MODULES: tuple[str, ...] = (
+    "depthbench.benchmarks.tasks_cmd",
+    "depthbench.benchmarks.encoders_cmd",
+    "depthbench.benchmarks.noise_cmd",
+    "depthbench.benchmarks.nav_cmd",
+    "depthbench.benchmarks.agents_cmd",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,7 +22,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     bench_sub = bench.add_subparsers(dest="bench_command", metavar="TARGET", required=True)
     env = bench_sub.add_parser(
         "env",
-        help="env-steps/s of a task's batched engine with random actions, and its naive baseline in the same run",
+        help="env-steps/s of a task's batched engine with random actions (also without depth where the task's config "
+        "has depth.enabled), and its naive baseline in the same run",
     )
     env.add_argument("task", help="task name (see `depthbench tasks list`)")
     env.add_argument("--num-envs", type=int, default=64, help="environments stepped together (default 64)")
@@ -76,6 +77,10 @@ def _bench_env(args: argparse.Namespace) -> int:
     overrides = {"depth": {"width": args.size, "height": args.size}}
     env = make_task(args.task, num_envs=args.num_envs, seed=args.seed, overrides=overrides)
     rows = [(f"{info.engine} (batched)", time_vec_env(env, args.steps, args.seed))]
+    if "enabled" in task_config(args.task)["depth"]:  # the task can run without cameras: time physics alone
+        no_depth = {"depth": {**overrides["depth"], "enabled": False}}
+        env = make_task(args.task, num_envs=args.num_envs, seed=args.seed, overrides=no_depth)
+        rows.append((f"{info.engine} (batched), no depth", time_vec_env(env, args.steps, args.seed)))
     if info.baseline is not None and not args.no_baseline:
         label, rate = info.baseline(task_config(args.task, overrides), args.num_envs, args.steps, args.seed)
         rows.append((label, rate))

@@ -55,6 +55,7 @@ class ScratchCnn(nn.Module):
         self.fc = nn.Linear(64 * 4 * 4, hidden)
         self.global_dim = hidden
         self.dense_channels = [64]
+        self.dense_strides = [8]
 
     def preprocess(self, depth_m: torch.Tensor) -> torch.Tensor:
         return unit_depth(depth_m)
@@ -80,6 +81,7 @@ class ImagenetResNet18(nn.Module):
             setattr(self, name, getattr(net, name))
         self.global_dim = 512
         self.dense_channels = [128, 256, 512]
+        self.dense_strides = [8, 16, 32]
 
     def preprocess(self, depth_m: torch.Tensor) -> torch.Tensor:
         return imagenet_depth(depth_m)
@@ -148,3 +150,52 @@ register_encoder(
         )
     },
 )(_dinov2_vits14)
+
+
+class TimmDinov3(nn.Module):
+    """timm's DINOv3 ViT-S/16 (class token + 4 registers + patches, final norm applied by forward_features)."""
+
+    patch_size = 16
+
+    def __init__(self) -> None:
+        super().__init__()
+        import timm  # imported here: only this encoder needs it, and it is slow to import
+
+        self.model = timm.create_model(
+            "vit_small_patch16_dinov3", pretrained=False, num_classes=0, dynamic_img_size=True
+        )
+        self.global_dim = self.model.num_features
+        self.dense_channels = [self.model.num_features]
+        self.dense_strides = [self.patch_size]
+
+    def preprocess(self, depth_m: torch.Tensor) -> torch.Tensor:
+        return imagenet_depth(depth_m, patch_size=self.patch_size)
+
+    def stages(self) -> list[nn.Module]:
+        return list(self.model.blocks)
+
+    def neck(self) -> list[nn.Module]:
+        return [self.model.norm]
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        n, _, height, width = x.shape
+        tokens = self.model.forward_features(x)
+        patches = tokens[:, self.model.num_prefix_tokens :]
+        dense = patches.transpose(1, 2).reshape(n, -1, height // self.patch_size, width // self.patch_size)
+        return tokens[:, 0], [dense]
+
+
+register_encoder(
+    "dinov3-vits16",
+    family="baseline",
+    summary="DINOv3 ViT-S/16 (RGB self-supervised, LVD-1689M; timm implementation)",
+    input_convention="depth clipped to [0, 10] m / 10, x3 channels, ImageNet mean/std, resized to /16",
+    weights={
+        "dinov3": WeightsSource(
+            filename="model.safetensors",
+            hf_repo="timm/vit_small_patch16_dinov3.lvd1689m",
+            key_prefix="model.",
+            local_filename="dinov3_vits16.safetensors",
+        )
+    },
+)(TimmDinov3)

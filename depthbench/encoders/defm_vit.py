@@ -10,6 +10,8 @@ embedding is the normed CLS token; the dense map is the normed patch tokens as (
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -107,7 +109,7 @@ class DinoViT(nn.Module):
         layerscale: float = 1e-5,
         block_chunks: int = 4,
         interpolate_offset: float = 0.1,
-        preprocess_fn: object = None,
+        preprocess_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
         self.patch_size = patch_size
@@ -141,6 +143,8 @@ class DinoViT(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def preprocess(self, depth_m: torch.Tensor) -> torch.Tensor:
+        if self._preprocess is None:
+            raise NotImplementedError("this DinoViT was built without an input convention (preprocess_fn)")
         return self._preprocess(depth_m)
 
     def stages(self) -> list[nn.Module]:

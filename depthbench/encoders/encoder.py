@@ -24,8 +24,8 @@ from depthbench.encoders.weights import load_weights
 from depthbench.errors import DepthbenchError
 
 MODES = ("frozen", "finetune", "partial")
-# Fine-tuning a pretrained backbone at a tenth of the policy learning rate is the usual default (e.g. VC-1, Majumdar
-# et al. 2023); frozen backbones get no updates at all.
+# A pretrained backbone fine-tuned at a tenth of the policy's learning rate keeps its features from being wiped out
+# by early, noisy RL gradients (a common choice; the agent may pass its own); frozen backbones get no updates.
 DEFAULT_LR_MULTIPLIER = {"frozen": 0.0, "finetune": 0.1, "partial": 0.1}
 DEFAULT_TRAINABLE_BLOCKS = 1
 
@@ -99,8 +99,7 @@ class Encoder(nn.Module):
         device = next(self.parameters()).device
         if isinstance(depth_m, torch.Tensor) and depth_m.device != device:
             depth_m = depth_m.to(device)
-        x = self.preprocess(depth_m, depth_scale)
-        return self(x.to(device))
+        return self(self.preprocess(depth_m, depth_scale))
 
     @property
     def global_dim(self) -> int:

@@ -57,23 +57,34 @@ def as_metric_depth(depth: torch.Tensor | np.ndarray, depth_scale: float | None 
             )
         depth = depth.to(torch.float32) * depth_scale
     depth = torch.nan_to_num(depth, nan=0.0, posinf=0.0, neginf=0.0)
-    if bool((depth < 0).any()):
+    if float(depth.min()) < 0:
         raise DepthbenchError(
             f"depth has negative values (min {float(depth.min()):.3g} m); depth is a distance >= 0, 0 = no return"
         )
     return depth
 
 
-def defm_channels(depth_m: torch.Tensor) -> torch.Tensor:
-    """The (C1, C2, C3) encoding of validated (N,1,H,W) metres: global log range, 0-9 m log range, per-image min-max."""
-    log_depth = torch.log1p(depth_m.clamp(0.0, MAX_DEPTH_C1_M))
-    c1 = log_depth / math.log1p(MAX_DEPTH_C1_M)
-    c2 = (log_depth / math.log1p(MAX_DEPTH_C2_M)).clamp(0.0, 1.0)
-    # C3: min-max over every pixel of the image; invalid pixels are 0 m, so they count as the minimum.
-    low = log_depth.amin(dim=(1, 2, 3), keepdim=True)
-    span = log_depth.amax(dim=(1, 2, 3), keepdim=True) - low
-    c3 = torch.where(span > 0, (log_depth - low) / torch.where(span > 0, span, 1.0), 0.0)
-    return torch.cat([c1, c2, c3], dim=1)
+def defm_normalized_channels(depth_m: torch.Tensor) -> torch.Tensor:
+    """The normalized (C1, C2, C3) encoding (N,3,H,W) of validated (N,1,H,W) metres.
+
+    C1 = log1p(d) / log1p(100) (global range), C2 = clip(log1p(d) / log1p(9), 0, 1) (0-9 m), C3 = per-image min-max
+    of log1p(d) over every pixel (invalid pixels are 0 m, so they count as the minimum; 0 where max == min); then
+    (C - mean) / std. Each channel's normalization is folded into one affine op written straight into the output:
+    the encoder wrapper must stay within a few percent of the bare network's time.
+    """
+    n, _, height, width = depth_m.shape
+    log_depth = torch.log1p(depth_m.clamp(max=MAX_DEPTH_C1_M))  # inputs are >= 0 (as_metric_depth)
+    out = torch.empty((n, 3, height, width), dtype=log_depth.dtype, device=log_depth.device)
+    (m1, m2, m3), (s1, s2, s3) = DEFM_MEAN, DEFM_STD
+    torch.mul(log_depth, 1.0 / (s1 * math.log1p(MAX_DEPTH_C1_M)), out=out[:, 0:1])
+    out[:, 0:1].sub_(m1 / s1)
+    torch.mul(log_depth, 1.0 / (s2 * math.log1p(MAX_DEPTH_C2_M)), out=out[:, 1:2])
+    out[:, 1:2].clamp_(max=1.0 / s2).sub_(m2 / s2)
+    low, high = torch.aminmax(log_depth.view(n, -1), dim=1)
+    span = (high - low).view(n, 1, 1, 1)
+    scale = torch.where(span > 0, 1.0 / (span * s3), 0.0)
+    torch.addcmul(-low.view(n, 1, 1, 1) * scale - m3 / s3, log_depth, scale, out=out[:, 2:3])
+    return out
 
 
 def defm_preprocess(
@@ -85,12 +96,13 @@ def defm_preprocess(
 ) -> torch.Tensor:
     """DeFM's normalized input (N,3,H',W') from validated (N,1,H,W) metres.
 
-    Order as in the official code: encode at native size, resize to `size` (default: native) floored to a multiple
-    of `patch_size` (ViTs) with antialiased bilinear interpolation (what torchvision's Resize does on tensors),
-    normalize with the DeFM mean/std, then zero-pad bottom/right to a multiple of `pad_multiple` (CNNs: 32, which
-    the BiFPN's stride-2 fusions need).
+    As the official code: encode at native size, resize to `size` (default: native) floored to a multiple of
+    `patch_size` (ViTs) with antialiased bilinear interpolation (what torchvision's Resize does on tensors), then
+    zero-pad bottom/right after normalization to a multiple of `pad_multiple` (CNNs: 32, which the BiFPN's stride-2
+    fusions need). Normalizing before the resize is the same as after it: the per-channel affine map commutes with
+    interpolation, whose weights sum to one.
     """
-    x = defm_channels(depth_m)
+    x = defm_normalized_channels(depth_m)
     height, width = size if size is not None else x.shape[-2:]
     if patch_size is not None:
         height, width = (height // patch_size) * patch_size, (width // patch_size) * patch_size
@@ -100,9 +112,6 @@ def defm_preprocess(
             )
     if (height, width) != tuple(x.shape[-2:]):
         x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
-    mean = torch.tensor(DEFM_MEAN, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(DEFM_STD, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    x = (x - mean) / std
     if pad_multiple is not None:
         pad_h, pad_w = (-height) % pad_multiple, (-width) % pad_multiple
         if pad_h or pad_w:

@@ -37,13 +37,21 @@ class WeightsSource:
     """Where one set of public weights lives: `filename` is looked up in DEPTHBENCH_WEIGHTS_DIR first, then fetched
     from the Hugging Face repo `hf_repo` (through huggingface_hub's cache) or from `url` (torch.hub's cache).
 
-    `ignore_prefixes` names checkpoint keys the encoder drops on purpose (e.g. a classifier head it does not use).
+    `ignore_prefixes` names checkpoint keys the encoder drops on purpose (e.g. a classifier head it does not use);
+    `key_prefix` is prepended to every checkpoint key when the published network sits inside an adapter module.
+    `local_filename` is the name looked up in DEPTHBENCH_WEIGHTS_DIR when the hub's name is generic.
     """
 
     filename: str
     hf_repo: str | None = None
     url: str | None = None
     ignore_prefixes: tuple[str, ...] = ()
+    key_prefix: str = ""
+    local_filename: str | None = None
+
+    @property
+    def local_name(self) -> str:
+        return self.local_filename or self.filename
 
     @property
     def remote(self) -> str:
@@ -139,6 +147,7 @@ def get_encoder_info(name: str) -> EncoderInfo:
 
 
 def list_encoders() -> list[EncoderInfo]:
-    """Every registered encoder, sorted by family then name."""
+    """Every registered encoder: DeFM first, then baselines, then plugins; by name within a family."""
     load_encoders()
-    return sorted(_REGISTRY.values(), key=lambda info: (info.family, info.name))
+    order = {"defm-vit": 0, "defm-cnn": 1, "baseline": 2}
+    return sorted(_REGISTRY.values(), key=lambda info: (order.get(info.family, 3), info.family, info.name))

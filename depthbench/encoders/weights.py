@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
+import urllib.parse
 from pathlib import Path
 
 import torch
@@ -25,8 +27,8 @@ def resolve_weights(info: EncoderInfo, weights: str | os.PathLike) -> tuple[Path
     if isinstance(weights, str) and weights in info.weights:
         source = info.weights[weights]
         local_dir = os.environ.get(WEIGHTS_DIR_ENV)
-        if local_dir and (Path(local_dir) / source.filename).is_file():
-            path = Path(local_dir) / source.filename
+        if local_dir and (Path(local_dir) / source.local_name).is_file():
+            path = Path(local_dir) / source.local_name
             return path, str(path), source
         return _download(info, weights, source), source.remote, source
     path = Path(weights).expanduser()
@@ -42,12 +44,21 @@ def resolve_weights(info: EncoderInfo, weights: str | os.PathLike) -> tuple[Path
 def _download(info: EncoderInfo, keyword: str, source: WeightsSource) -> Path:
     try:
         if source.hf_repo is not None:
-            from huggingface_hub import hf_hub_download
+            from huggingface_hub import constants, hf_hub_download
+            from huggingface_hub.errors import LocalEntryNotFoundError
 
+            try:  # the cache first: no network round trip when the file was downloaded before
+                return Path(hf_hub_download(repo_id=source.hf_repo, filename=source.filename, local_files_only=True))
+            except LocalEntryNotFoundError:
+                pass
+            if constants.HF_HUB_OFFLINE:
+                raise ConnectionError("HF_HUB_OFFLINE is set") from None
+            _require_reachable(constants.ENDPOINT)
             return Path(hf_hub_download(repo_id=source.hf_repo, filename=source.filename))
         if source.url is not None:
             target = Path(torch.hub.get_dir()) / "checkpoints" / source.filename
             if not target.is_file():
+                _require_reachable(source.url)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 torch.hub.download_url_to_file(source.url, str(target), progress=True)
             return target
@@ -55,12 +66,24 @@ def _download(info: EncoderInfo, keyword: str, source: WeightsSource) -> Path:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DepthbenchError(
             f"could not get {keyword} weights {source.filename} for {info.name} from {source.remote} ({reason[:160]}); "
-            f"download it and pass --weights PATH (weights=PATH), or put it in ${WEIGHTS_DIR_ENV}/{source.filename}"
+            f"download it and pass --weights PATH (weights=PATH), or put it in ${WEIGHTS_DIR_ENV}/{source.local_name}"
         ) from exc
     raise DepthbenchError(
         f"{keyword} weights {source.filename} for {info.name} have no public download; put the file in "
-        f"${WEIGHTS_DIR_ENV}/{source.filename} or pass --weights PATH"
+        f"${WEIGHTS_DIR_ENV}/{source.local_name} or pass --weights PATH"
     )
+
+
+def _require_reachable(url: str, timeout_s: float = 3.0) -> None:
+    """Fail fast when the host cannot be reached: huggingface_hub otherwise retries for ~25 s before giving up."""
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")):
+        return  # behind a proxy a direct connection test says nothing
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConnectionError(f"cannot reach {parts.hostname}:{port} ({exc})") from None
 
 
 def file_sha256(path: Path) -> str:
@@ -87,8 +110,11 @@ def load_weights(module: nn.Module, info: EncoderInfo, weights: str | os.PathLik
         checkpoint = checkpoint["model"]
     if not isinstance(checkpoint, dict):
         raise DepthbenchError(f"checkpoint {path} holds a {type(checkpoint).__name__}, not a state dict")
-    ignored = source.ignore_prefixes if source is not None else ()
-    state = {k: v for k, v in checkpoint.items() if not k.startswith(ignored)}
+    # A plain path gets the key rules of the encoder's public weights (e.g. a manually downloaded torchvision file).
+    rules = source if source is not None else next(iter(info.weights.values()), None)
+    ignored = rules.ignore_prefixes if rules is not None else ()
+    prefix = rules.key_prefix if rules is not None and not _has_prefix(checkpoint, rules.key_prefix) else ""
+    state = {prefix + k: v for k, v in checkpoint.items() if not k.startswith(ignored)}
     expected = module.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -103,6 +129,11 @@ def load_weights(module: nn.Module, info: EncoderInfo, weights: str | os.PathLik
         raise DepthbenchError(f"checkpoint {path} does not fit {info.name}: {details}; is it the right variant?")
     module.load_state_dict(state, strict=True)
     return f"{where} sha256:{file_sha256(path)[:12]}"
+
+
+def _has_prefix(checkpoint: dict, prefix: str) -> bool:
+    """Whether a checkpoint was saved from the adapter itself (keys already prefixed), e.g. after fine-tuning."""
+    return bool(prefix) and all(k.startswith(prefix) for k in checkpoint)
 
 
 def _read_checkpoint(path: Path) -> object:

@@ -15,7 +15,11 @@ from depthbench.config import CONFIG_ROOT, load_yaml, merge
 from depthbench.errors import DepthbenchError
 
 # Modules whose import registers tasks; a new task family adds one line here.
-_TASK_MODULES: tuple[str, ...] = ("depthbench.envs.navigation",)
+_TASK_MODULES: tuple[str, ...] = (
+    "depthbench.envs.navigation",
+    "depthbench.envs.ladder",
+    "depthbench.envs.grasp",
+)
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,9 @@ def jitter_resample(depth_m: torch.Tensor, offsets_px: torch.Tensor) -> torch.Te
     y = ((ys + offsets_px[1]).clamp(0, h - 1) * 2 / max(h - 1, 1) - 1).reshape(n * c, h, w)
     grid = torch.stack([x, y], dim=-1)
     flat = depth_m.reshape(n * c, 1, h, w)
-    bilinear = F.grid_sample(flat, grid, mode="bilinear", align_corners=True)
-    coverage = F.grid_sample((flat > 0).to(flat.dtype), grid, mode="bilinear", align_corners=True)
-    nearest = F.grid_sample(flat, grid, mode="nearest", align_corners=True)
+    with_coverage = torch.cat([flat, (flat > 0).to(flat.dtype)], dim=1)  # one bilinear pass for depth and validity
+    bilinear, coverage = F.grid_sample(with_coverage, grid, mode="bilinear", align_corners=True).unbind(1)
+    nearest = F.grid_sample(flat, grid, mode="nearest", align_corners=True).squeeze(1)
     return torch.where(coverage > 1 - 1e-4, bilinear, nearest).view(n, c, h, w)
 
 
@@ -40,6 +40,9 @@ def jitter_resample(depth_m: torch.Tensor, offsets_px: torch.Tensor) -> torch.Te
 class Kinect(NoiseModel):
     """Structured-light (PrimeSense / Kinect v1) model. Disparity d = f b / z is in pixels of the sensor's native
     image (`native_width_px`, focal from `hfov_deg`); jitter and shadows are rescaled to the rendered width.
+
+    The projector sits on the camera's +x side (Kinect v1: projector and IR camera at the two ends of the bar), so IR
+    shadows fall to the left of foreground objects; mirror the image for the opposite layout.
 
     Parameters: baseline_m (IR projector-camera baseline), hfov_deg, native_width_px, shift_std_px (lateral jitter,
     native px), disparity_std_px (disparity noise, native px), subpixel (disparity steps per pixel), edge_jump
@@ -80,7 +83,7 @@ class Kinect(NoiseModel):
         noisy = disparity + self.disparity_std_px * randn(depth_m, generator)
         quantized = torch.round(noisy * self.subpixel) / self.subpixel
         out = torch.where(valid & (quantized > 0), fb / quantized.clamp_min(1e-6), torch.zeros((), dtype=depth_m.dtype))
-        holes = discontinuity(shifted, self.edge_jump)[0]
+        holes = discontinuity(shifted, self.edge_jump)
         if self.shadows:
             holes |= occluded_in_second_view(disparity * image_px_per_native_px, valid)
         return torch.where(holes, torch.zeros((), dtype=depth_m.dtype), out)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
-from depthbench.noise.base import NoiseModel, blob_mask, discontinuity, rand
+from depthbench.noise.base import NoiseModel, blob_mask, discontinuity, extreme3x3, rand
 from depthbench.noise.registry import register_noise
 
 
@@ -53,8 +54,8 @@ class Holes(NoiseModel):
 @register_noise
 @dataclass(repr=False)
 class Edge(NoiseModel):
-    """At depth discontinuities (a 4-neighbour differs by more than `jump` x the nearer depth), a pixel is invalid
-    with probability `p_invalid`, else a flying pixel at a uniform random depth between the two surfaces.
+    """At depth discontinuities (a step of more than `jump` relative depth; planes, however slanted, are not edges), a
+    pixel is invalid with probability `p_invalid`, else a flying pixel at a uniform depth between the two surfaces.
 
     Mixed pixels come from a footprint straddling two surfaces (ToF / LiDAR) and from matching windows spanning an
     edge (stereo); sensors' filters remove some of them (Fankhauser et al. 2015, Kinect v2 evaluation; Intel D400).
@@ -72,8 +73,15 @@ class Edge(NoiseModel):
         self._require(0 <= self.p_invalid <= 1, "p_invalid must be in [0, 1]")
 
     def apply(self, depth_m: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        edges, across = discontinuity(depth_m, self.jump)
+        edges = discontinuity(depth_m, self.jump)
+        # The other surface: the 3x3 neighbourhood's valid depth extreme farther from this pixel.
+        near = extreme3x3(torch.where(depth_m > 0, depth_m, math.inf), math.inf, torch.minimum)
+        far = extreme3x3(depth_m, 0.0, torch.maximum)
+        across = torch.where(near + far < 2 * depth_m, near, far)
         u = rand(depth_m, generator)
-        flying = depth_m + rand(depth_m, generator) * (across - depth_m)
-        out = torch.where(u < self.p_invalid, torch.zeros((), dtype=depth_m.dtype), flying)
+        # Given u >= p_invalid, (u - p_invalid) / (1 - p_invalid) is again uniform: one draw serves both choices.
+        fraction = (u - self.p_invalid).mul_(1 / max(1 - self.p_invalid, 1e-12))
+        out = torch.where(
+            u < self.p_invalid, torch.zeros((), dtype=depth_m.dtype), torch.lerp(depth_m, across, fraction)
+        )
         return torch.where(edges, out, depth_m)

@@ -12,11 +12,13 @@
   range to 10 m; z16 depth in mm.
 - realsense-l515 (MEMS LiDAR): range 0.25-9 m; precision 2.5 mm (1 sigma) at 1 m to 15.5 mm at 9 m, fitted as
   a + b z^2 (Intel RealSense L515 datasheet); mixed pixels at edges; 0.25 mm depth unit.
-- zed-2i (passive stereo): baseline 120 mm, depth HFOV 110 deg, 1280 px (HD720), range 0.3-20 m; the datasheet's
+- zed-2i (passive stereo): baseline 120 mm, depth HFOV 110 deg, 1280 px (HD720), range 0.3-20 m with the 2.1 mm
+  lens (Stereolabs depth-settings docs); the datasheet's
   "< 1% up to 3 m, < 5% up to 15 m" both give subpixel std ~0.18 px through z^2 sigma_d / (f b) (Stereolabs ZED 2i
   datasheet); untextured planes partly missing.
-- zed-x (passive stereo, GMSL2): baseline 120 mm, HFOV 110 deg, 1920 px (HD1200), range 0.3-20 m, same accuracy
-  statement, hence subpixel std ~0.27 px at the higher resolution (Stereolabs ZED X datasheet).
+- zed-x (passive stereo, GMSL2): baseline 120 mm, HFOV 110 deg, 1920 px (HD1200), range 0.2-20 m with the 2.2 mm
+  lens (Stereolabs depth-settings docs), same accuracy statement, hence subpixel std ~0.27 px at the higher
+  resolution (Stereolabs ZED X datasheet).
 - clean: no noise.
 
 Profiles are memoryless; add `+flicker(...)` for temporal effects.
@@ -63,7 +65,7 @@ register_profile(
 register_profile(
     "zed-x",
     "stereo(baseline_m=0.12,hfov_deg=110,native_width_px=1920,subpixel_std_px=0.27,max_disparity_px=768,"
-    "textureless_p=0.05)+range(min_m=0.3,max_m=20.0)",
+    "textureless_p=0.05)+range(min_m=0.2,max_m=20.0)",
     summary="Stereolabs ZED X passive stereo (GMSL2)",
     source="Stereolabs ZED X datasheet",
 )

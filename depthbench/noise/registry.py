@@ -104,9 +104,9 @@ def _convert(model: str, key: str, raw: str, kind: Any) -> Any:
                 raise ValueError
             return int(number)
         return float(raw)
-    except ValueError:
-        name = getattr(kind, "__name__", str(kind))
-        raise DepthbenchError(f"{model}({key}={raw}): expected a {name}") from None
+    except (ValueError, OverflowError):
+        expected = {int: "an integer", float: "a number"}[kind]
+        raise DepthbenchError(f"{model}({key}={raw}): expected {expected}") from None
 
 
 def _build_term(term: str, spec: str) -> NoiseModel:
@@ -120,8 +120,8 @@ def _build_term(term: str, spec: str) -> NoiseModel:
         if arguments is not None and arguments.strip():
             raise DepthbenchError(f"profile '{name}' takes no parameters; add models after it: '{name}+dropout(p=0.1)'")
         profile_spec = _PROFILES[name][0]
-        models = [] if not profile_spec else list(build_noise(profile_spec).models)  # type: ignore[attr-defined]
-        return Pipeline(models, name=name)
+        terms = _split_top_level(profile_spec, "+") if profile_spec else []
+        return Pipeline([_build_term(t, profile_spec) for t in terms], name=name)
     if name not in _MODELS:
         raise DepthbenchError(f"unknown noise model '{name}' in spec '{spec}'; {_known()}")
     cls = _MODELS[name]

@@ -40,7 +40,7 @@ class Stereo(NoiseModel):
     subpixel_std_px: float = 0.08
     window_px: float = 7.0
     max_disparity_px: float = 126.0
-    max_incidence_deg: float = 80.0
+    max_incidence_deg: float = 85.0
     textureless_p: float = 0.0
     occlusion: int = 1
 
@@ -81,9 +81,9 @@ class Stereo(NoiseModel):
             tan_incidence = grad * focal_px(width, self.hfov_deg) / safe
             holes |= tan_incidence > math.tan(math.radians(self.max_incidence_deg))
             if self.textureless_p > 0:
-                # Inverse depth is affine in pixel coordinates on any plane: a vanishing Laplacian marks planes.
-                inverse = torch.where(neighbors > 0, 1 / neighbors, 1 / safe)
-                laplacian = inverse.sum(0) - 4 / safe
-                planar = laplacian.abs() < 1e-3 / safe
+                # Inverse depth is affine in pixel coordinates on any plane: vanishing second differences mark planes.
+                inverse = 1 / neighbors
+                curvature = (inverse[0] + inverse[1] - 2 / safe).abs() + (inverse[2] + inverse[3] - 2 / safe).abs()
+                planar = curvature < 1e-3 / safe
                 holes |= planar & blob_mask(depth_m, generator, self.textureless_p, 4.0)
         return torch.where(holes, zero, out)

@@ -70,5 +70,5 @@ class Flicker(NoiseModel):
         drifted = self.persistence * self._scale + math.sqrt(1 - self.persistence**2) * innovation
         self._scale = torch.where(self._fresh, innovation, drifted.to(depth_m.dtype))
         self._fresh = torch.zeros_like(self._fresh)
-        scaled = depth_m * (1 + self._scale.view(n, 1, 1, 1))
+        scaled = depth_m * (1 + self._scale.view(n, 1, 1, 1)).clamp_min(0)
         return torch.where(self._missing, torch.zeros((), dtype=depth_m.dtype), scaled)

@@ -67,7 +67,7 @@ class Speckle(NoiseModel):
 
     p: float = 0.02
     std: float = 0.05
-    size_px: float = 1.0
+    size_px: float = 2.0
 
     name = "speckle"
     summary = "multiplicative spatially correlated grains covering fraction p, relative std `std`"

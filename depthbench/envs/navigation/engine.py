@@ -14,6 +14,7 @@ import numpy as np
 from depthbench.envs.navigation.navgrid import FieldCache, GridAtlas, NavGrid
 from depthbench.envs.navigation.raycast import CameraSpec, World, render_naive
 from depthbench.envs.navigation.scenes import Scene
+from depthbench.errors import DepthbenchError
 
 RENDERERS = ("batched", "naive")
 
@@ -35,6 +36,8 @@ class NavEngine:
         renderer: str = "batched",
         render_threads: int = 1,
     ) -> None:
+        if renderer not in RENDERERS:
+            raise DepthbenchError(f"unknown renderer '{renderer}'; choose {', '.join(RENDERERS)}")
         self.scenes = list(scenes)
         self.world = World(self.scenes, camera, threads=render_threads)
         self.atlas = GridAtlas(grids)
@@ -100,7 +103,7 @@ class NavEngine:
         The segment is sampled every half cell; the agent stops at the last navigable sample (habitat-sim
         `try_step_no_sliding` stops at the navmesh edge). With sliding (habitat-sim `try_step`) the rest of the
         displacement is projected onto the boundary tangent and applied from the contact point. Either way a move
-        that ends short of its target counts as a collision (habitat-sim previous_step_collided).
+        that comes out shorter than requested counts as a collision (habitat-sim previous_step_collided).
         """
         start = self.xy[ids]
         end, blocked, normal = self._sweep(ids, start, delta)
@@ -110,7 +113,8 @@ class NavEngine:
             n = normal[b]
             tangent = rest - np.minimum((rest * n).sum(1, keepdims=True), 0.0) * n
             end[b], _, _ = self._sweep(ids[b], end[b], tangent)
-        collided = np.linalg.norm(start + delta - end, axis=1) > 1e-6
+        # habitat-sim: collided when the filtered move is shorter than the requested one by more than 1e-5 m.
+        collided = np.linalg.norm(delta, axis=1) - np.linalg.norm(end - start, axis=1) > 1e-5
         return end, collided
 
     def _sweep(self, ids: np.ndarray, start: np.ndarray, delta: np.ndarray) -> tuple[np.ndarray, ...]:

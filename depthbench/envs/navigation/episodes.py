@@ -98,7 +98,10 @@ def read_dataset(path: str | Path) -> list[Episode]:
     if not isinstance(data, dict) or not isinstance(data.get("episodes"), list):
         raise DepthbenchError(f"episode file {path} must hold a JSON object with an 'episodes' list (PointNav-v1)")
     if not data["episodes"]:
-        raise DepthbenchError(f"episode file {path} has no episodes")
+        content = sorted((path.parent / "content").glob("*.json*"))
+        if content:  # habitat-lab PointNav-v1: an empty top-level file means one content file per scene
+            return [episode for part in content for episode in read_dataset(part)]
+        raise DepthbenchError(f"episode file {path} has no episodes (and no content/ folder beside it)")
     return [Episode.from_habitat(raw, f"#{i} in {path}") for i, raw in enumerate(data["episodes"])]
 
 
@@ -161,11 +164,13 @@ def generate_episodes(
         for _ in range(rules.number_retries_per_target):
             source = grid.cell_centres(rng.choice(cells)) + (rng.random(2) - 0.5) * grid.cell * 0.5
             # (Habitat also rejects starts on another floor: |dy| > 0.5 m; one floor per grid here.)
+            euclid = float(np.linalg.norm(source - target))
+            if grid.island_of(source) != grid.island_of(target) or euclid > rules.furthest_dist_limit_m:
+                continue  # geodesic would be inf or > euclid > limit: same verdict, without fast marching
             if field is None:
                 field = grid.geodesic_field(target)
             iy, ix = grid.cell_of(source)
-            geodesic = float(field[iy, ix]) if grid.is_navigable(source) else math.inf
-            euclid = float(np.linalg.norm(source - target))
+            geodesic = float(field[iy, ix])
             if not (rules.closest_dist_limit_m <= geodesic <= rules.furthest_dist_limit_m):
                 continue
             ratio = geodesic / max(euclid, 1e-9)

@@ -12,6 +12,7 @@ Grids of all scenes of a task are packed into flat arrays (`GridAtlas`) and geod
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -40,43 +41,75 @@ class AgentShape:
     cell_size_m: float = 0.05
 
 
+def scan_scene(scene: Scene, cell: float, top_m: float, max_climb_m: float, max_slope_deg: float) -> dict:
+    """Ground and obstacle heights of a scene on a grid (the navmesh's voxelization step).
+
+    Returns origin, shape, `ground` (a flat surface within max_climb of the floor, found by a downward ray from just
+    above climb height) and `obstacle_m`: the lowest height above the floor, up to `top_m`, at which geometry occupies
+    the cell (inf if none), from horizontal mesh sections every 5 cm (walls are thin and vertical rays miss them) and
+    a downward ray from `top_m` (thin horizontal parts such as table tops between sections).
+    """
+    lo, hi = scene.mesh.bounds
+    origin = np.array([lo[0] - cell, lo[1] - cell])
+    nx = int(math.ceil((hi[0] - lo[0]) / cell)) + 2
+    ny = int(math.ceil((hi[1] - lo[1]) / cell)) + 2
+    floor = scene.floor_z
+    gx, gy = np.meshgrid(origin[0] + (np.arange(nx) + 0.5) * cell, origin[1] + (np.arange(ny) + 0.5) * cell)
+    n = gx.size
+    embree = rtcore_scene.EmbreeScene()
+    TriangleMesh(embree, scene.mesh.vertices.astype(np.float32), scene.mesh.faces.astype(np.int32))
+    down = np.tile(np.array([0, 0, -1], np.float32), (n, 1))
+
+    def cast_down(from_m: float, reach_m: float) -> dict:
+        origins = np.stack([gx.ravel(), gy.ravel(), np.full(n, floor + from_m)], 1).astype(np.float32)
+        return embree.run(origins, down, dists=np.full(n, reach_m, np.float32), output=1)
+
+    hit = cast_down(max_climb_m + 0.01, 2 * max_climb_m + 0.01)
+    normal = hit["Ng"] / np.maximum(np.linalg.norm(hit["Ng"], axis=1, keepdims=True), 1e-12)
+    flat = np.abs(normal[:, 2]) >= math.cos(math.radians(max_slope_deg))
+    ground = (hit["primID"] >= 0) & flat
+
+    obstacle = np.full(n, np.inf)
+    top = cast_down(top_m, top_m - max_climb_m)
+    roof = top["primID"] >= 0
+    obstacle[roof] = top_m - top["tfar"][roof]
+    heights = np.arange(max_climb_m + 0.02, top_m, 0.05)
+    sections = intersections.mesh_multiplane(scene.mesh, [0, 0, floor], [0, 0, 1], heights)[0]
+    for height, segments in sorted(zip(heights, sections, strict=True), key=lambda hs: -hs[0]):
+        if len(segments):
+            cells = _rasterize(segments[:, :, :2], origin, cell, nx, ny)
+            obstacle[cells] = np.minimum(obstacle[cells], height)
+    return {
+        "origin": origin,
+        "cell": cell,
+        "ground": ground.reshape(ny, nx),
+        "obstacle_m": obstacle.reshape(ny, nx),
+    }
+
+
+def _rasterize(segments: np.ndarray, origin: np.ndarray, cell: float, nx: int, ny: int) -> np.ndarray:
+    """Flat cell indices touched by 2-D segments (S, 2, 2), sampled every half cell."""
+    length = np.linalg.norm(segments[:, 1] - segments[:, 0], axis=1)
+    count = np.maximum(np.ceil(length / (cell / 2)).astype(int), 1) + 1
+    seg = np.repeat(np.arange(len(segments)), count)
+    t = (np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)) / np.repeat(count - 1, count)
+    pts = segments[seg, 0] + (segments[seg, 1] - segments[seg, 0]) * t[:, None]
+    ix = np.clip(((pts[:, 0] - origin[0]) / cell).astype(int), 0, nx - 1)
+    iy = np.clip(((pts[:, 1] - origin[1]) / cell).astype(int), 0, ny - 1)
+    return iy * nx + ix
+
+
+def clearance_m(free: np.ndarray, cell: float) -> np.ndarray:
+    """Distance (m) from each free cell centre to the edge of the nearest blocked cell (0 or less when blocked)."""
+    return (ndimage.distance_transform_edt(free) - 0.5) * cell
+
+
 class NavGrid:
     """Navigable cells of one scene at its floor height; cell (iy, ix) has centre origin + (ix + .5, iy + .5) * cell."""
 
-    def __init__(self, scene: Scene, agent: AgentShape) -> None:
-        self.cell = cell = agent.cell_size_m
-        lo, hi = scene.mesh.bounds
-        self.origin = np.array([lo[0] - cell, lo[1] - cell])
-        self.nx = int(math.ceil((hi[0] - lo[0]) / cell)) + 2
-        self.ny = int(math.ceil((hi[1] - lo[1]) / cell)) + 2
-        floor = scene.floor_z
-        xs = self.origin[0] + (np.arange(self.nx) + 0.5) * cell
-        ys = self.origin[1] + (np.arange(self.ny) + 0.5) * cell
-        gx, gy = np.meshgrid(xs, ys)
-
-        # Ground: first surface below body height, close to the floor and flat enough.
-        embree = rtcore_scene.EmbreeScene()
-        TriangleMesh(embree, scene.mesh.vertices.astype(np.float32), scene.mesh.faces.astype(np.int32))
-        n = gx.size
-        origins = np.stack([gx.ravel(), gy.ravel(), np.full(n, floor + agent.height_m)], 1).astype(np.float32)
-        down = np.tile(np.array([0, 0, -1], np.float32), (n, 1))
-        hit = embree.run(origins, down, dists=np.full(n, agent.height_m + agent.max_climb_m, np.float32), output=1)
-        ground_z = floor + agent.height_m - hit["tfar"]
-        normal = hit["Ng"] / np.maximum(np.linalg.norm(hit["Ng"], axis=1, keepdims=True), 1e-12)
-        flat = np.abs(normal[:, 2]) >= math.cos(math.radians(agent.max_slope_deg))
-        ground = (hit["primID"] >= 0) & (np.abs(ground_z - floor) <= agent.max_climb_m) & flat
-
-        # Obstacles: any geometry crossing the body's vertical extent (walls are thin and vertical rays miss them).
-        blocked = np.zeros(n, bool)
-        heights = np.arange(agent.max_climb_m + 0.02, agent.height_m, 0.1) + floor
-        for segments in intersections.mesh_multiplane(scene.mesh, [0, 0, 0], [0, 0, 1], heights)[0]:
-            if len(segments):
-                blocked[self._rasterize(segments[:, :, :2])] = True
-        free = (ground & ~blocked).reshape(self.ny, self.nx)
-
-        # Erode by the agent radius (cell-centre distance minus half a cell = distance to the obstacle's edge).
-        clearance_m = (ndimage.distance_transform_edt(free) - 0.5) * cell
-        self.navigable = free & (clearance_m >= agent.radius_m)
+    def __init__(self, origin: np.ndarray, cell: float, navigable: np.ndarray) -> None:
+        self.origin, self.cell, self.navigable = np.asarray(origin, float), float(cell), navigable
+        self.ny, self.nx = navigable.shape
         self.islands, self.num_islands = ndimage.label(self.navigable)
         # Island radius as habitat-sim's island_radius: extent of the island around its centre.
         self.island_radius_m = np.zeros(self.num_islands + 1)
@@ -88,24 +121,23 @@ class NavGrid:
             cy = np.bincount(labels, iy, self.num_islands + 1) / np.maximum(count, 1)
             dist = np.hypot(ix - cx[labels], iy - cy[labels]) * cell
             np.maximum.at(self.island_radius_m, labels, dist)
-        # Outward normals of the navigable boundary (gradient of a signed distance), for sliding along walls.
-        signed = ndimage.distance_transform_edt(self.navigable) - ndimage.distance_transform_edt(~self.navigable)
-        gy_, gx_ = np.gradient(signed)
-        norm = np.maximum(np.hypot(gx_, gy_), 1e-9)
-        self.normal = np.stack([gx_ / norm, gy_ / norm]).astype(np.float32)  # points into navigable space
         # Nearest navigable cell of every cell, to extend geodesic fields smoothly past the boundary.
         _, self._nearest = ndimage.distance_transform_edt(~self.navigable, return_indices=True)
 
-    def _rasterize(self, segments: np.ndarray) -> np.ndarray:
-        """Flat cell indices touched by 2-D segments (S, 2, 2), sampled every half cell."""
-        length = np.linalg.norm(segments[:, 1] - segments[:, 0], axis=1)
-        count = np.maximum(np.ceil(length / (self.cell / 2)).astype(int), 1) + 1
-        seg = np.repeat(np.arange(len(segments)), count)
-        t = (np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)) / np.repeat(count - 1, count)
-        pts = segments[seg, 0] + (segments[seg, 1] - segments[seg, 0]) * t[:, None]
-        ix = np.clip(((pts[:, 0] - self.origin[0]) / self.cell).astype(int), 0, self.nx - 1)
-        iy = np.clip(((pts[:, 1] - self.origin[1]) / self.cell).astype(int), 0, self.ny - 1)
-        return iy * self.nx + ix
+    @functools.cached_property
+    def normal(self) -> np.ndarray:
+        """(2, ny, nx) unit normals of the navigable boundary pointing into navigable space (for sliding)."""
+        signed = ndimage.distance_transform_edt(self.navigable) - ndimage.distance_transform_edt(~self.navigable)
+        gy, gx = np.gradient(signed)
+        norm = np.maximum(np.hypot(gx, gy), 1e-9)
+        return np.stack([gx / norm, gy / norm]).astype(np.float32)
+
+    @classmethod
+    def from_scene(cls, scene: Scene, agent: AgentShape) -> NavGrid:
+        """Walkable ground with no geometry below body height, eroded by the agent radius."""
+        scan = scan_scene(scene, agent.cell_size_m, agent.height_m, agent.max_climb_m, agent.max_slope_deg)
+        free = scan["ground"] & (scan["obstacle_m"] >= agent.height_m)
+        return cls(scan["origin"], agent.cell_size_m, clearance_m(free, agent.cell_size_m) >= agent.radius_m)
 
     def cell_of(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ij = np.floor((np.asarray(xy)[..., :2] - self.origin) / self.cell).astype(int)
@@ -117,6 +149,15 @@ class NavGrid:
         inside = (ij[..., 0] >= 0) & (ij[..., 0] < self.nx) & (ij[..., 1] >= 0) & (ij[..., 1] < self.ny)
         iy, ix = self.cell_of(xy)
         return inside & self.navigable[iy, ix]
+
+    def nearest_navigable(self, xy: np.ndarray) -> np.ndarray:
+        """xy itself when navigable, else the centre of the nearest navigable cell."""
+        xy = np.asarray(xy, float)[:2]
+        if self.is_navigable(xy):
+            return xy
+        iy, ix = self.cell_of(xy)
+        near_y, near_x = self._nearest[:, iy, ix]
+        return self.origin + (np.array([near_x, near_y]) + 0.5) * self.cell
 
     def island_of(self, xy: np.ndarray) -> np.ndarray:
         iy, ix = self.cell_of(xy)

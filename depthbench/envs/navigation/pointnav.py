@@ -21,7 +21,7 @@ from tensordict import TensorDict
 from tqdm import tqdm
 
 from depthbench.envs import register_task
-from depthbench.envs.navigation.engine import RENDERERS, NavEngine
+from depthbench.envs.navigation.engine import NavEngine
 from depthbench.envs.navigation.episodes import Episode, GeneratorRules, generate_episodes, read_dataset
 from depthbench.envs.navigation.navgrid import AgentShape, NavGrid
 from depthbench.envs.navigation.procedural import INDOOR_SIZE_CLASSES, indoor_scene
@@ -90,8 +90,10 @@ def _floor_key(z: float) -> float:
     return round(z * 2) / 2  # starts within 0.25 m share a floor
 
 
-def build_dataset(cfg: dict[str, Any], agent: dict[str, Any]) -> tuple[list[Scene], list[NavGrid], list[Episode], list]:
-    """Scenes, their grids, the episodes (scene index in `ep_scene`) and any precomputed geodesic fields.
+def build_dataset(
+    cfg: dict[str, Any], agent: dict[str, Any]
+) -> tuple[list[Scene], list[NavGrid], list[Episode], list[int], list[np.ndarray | None]]:
+    """Scenes, their grids, the episodes, each episode's scene index, and any geodesic fields already computed.
 
     With `dataset.path` the Habitat file's episodes are used (scenes loaded from their scene_id, one grid per floor);
     otherwise episodes are generated on procedural scenes of the split with habitat-lab's generator rules.
@@ -109,17 +111,17 @@ def build_dataset(cfg: dict[str, Any], agent: dict[str, Any]) -> tuple[list[Scen
         groups: dict[tuple[str, float], list[int]] = defaultdict(list)
         for i, ep in enumerate(episodes):
             groups[(ep.scene_id, _floor_key(ep.start_xyz[2]))].append(i)
-        scenes, grids, meshes = [], [], {}
+        scenes, grids, meshes, scene_index = [], [], {}, [0] * len(episodes)
         for k, ((scene_id, _), members) in enumerate(groups.items()):
             floor = float(np.median([episodes[i].start_xyz[2] for i in members]))
             if scene_id not in meshes:
                 meshes[scene_id] = resolve_scene(scene_id, scene_dir=cfg["scenes"]["scene_dir"]).mesh
             scenes.append(Scene(scene_id, meshes[scene_id], floor))
-            grids.append(NavGrid(scenes[-1], shape))
+            grids.append(NavGrid.from_scene(scenes[-1], shape))
             for i in members:
-                episodes[i].scene_index = k  # type: ignore[attr-defined]
+                scene_index[i] = k
                 _snap_onto_grid(episodes[i], grids[-1], data["goal_snap_m"])
-        return scenes, grids, episodes, [None] * len(episodes)
+        return scenes, grids, episodes, scene_index, [None] * len(episodes)
 
     split = cfg["split"]
     if split not in SPLIT_SEED_BASE:
@@ -134,11 +136,11 @@ def build_dataset(cfg: dict[str, Any], agent: dict[str, Any]) -> tuple[list[Scen
         geodesic_to_euclid_min_ratio=data["geodesic_to_euclid_min_ratio"],
         number_retries_per_target=data["number_retries_per_target"],
     )
-    scenes, grids, episodes, fields = [], [], [], []
+    scenes, grids, episodes, scene_index, fields = [], [], [], [], []
     for k in range(cfg["scenes"]["num_scenes"]):
         seed = SPLIT_SEED_BASE[split] + k
         scene = indoor_scene(sizes[k % len(sizes)], seed)
-        grid = NavGrid(scene, shape)
+        grid = NavGrid.from_scene(scene, shape)
         rng = np.random.default_rng([seed, 7])  # episodes depend only on the scene and the rules
         made = generate_episodes(
             grid,
@@ -151,31 +153,29 @@ def build_dataset(cfg: dict[str, Any], agent: dict[str, Any]) -> tuple[list[Scen
             first_id=len(episodes),
         )
         for episode, field in made:
-            episode.scene_index = k  # type: ignore[attr-defined]
             episodes.append(episode)
+            scene_index.append(k)
             fields.append(field)
         scenes.append(scene)
         grids.append(grid)
-    return scenes, grids, episodes, fields
+    return scenes, grids, episodes, scene_index, fields
 
 
 def _snap_onto_grid(episode: Episode, grid: NavGrid, tolerance_m: float) -> None:
     """Move start and goal onto the nearest navigable cell when within `tolerance_m` (the grid and habitat-sim's
-    navmesh differ by up to a cell); farther off is an error."""
-    for name in ("start_xyz", "goal_xyz"):
+    navmesh differ by up to a cell); farther off, or start and goal on different islands, is an error."""
+    where = f"episode {episode.episode_id} in {episode.scene_id}"
+    for name, what in (("start_xyz", "start"), ("goal_xyz", "goal")):
         xyz = getattr(episode, name)
-        if grid.is_navigable(xyz[:2]):
-            continue
-        iy, ix = grid.cell_of(xyz[:2])
-        near_y, near_x = grid._nearest[:, iy, ix]
-        snapped = grid.origin + (np.array([near_x, near_y]) + 0.5) * grid.cell
-        if np.linalg.norm(snapped - xyz[:2]) > tolerance_m or not grid.is_navigable(snapped):
-            what = "goal" if name == "goal_xyz" else "start"
+        snapped = grid.nearest_navigable(xyz[:2])
+        if np.linalg.norm(snapped - xyz[:2]) > tolerance_m:
             raise DepthbenchError(
-                f"episode {episode.episode_id} in {episode.scene_id}: {what} position is off the navmesh (more than "
-                f"{tolerance_m} m from navigable floor for this agent); fix the episode or raise dataset.goal_snap_m"
+                f"{where}: {what} position is off the navmesh (more than {tolerance_m} m from navigable floor for "
+                "this agent); fix the episode or raise dataset.goal_snap_m"
             )
         setattr(episode, name, np.array([snapped[0], snapped[1], xyz[2]]))
+    if grid.island_of(episode.start_xyz[:2]) != grid.island_of(episode.goal_xyz[:2]):
+        raise DepthbenchError(f"{where}: start and goal are not connected for this agent (different navmesh islands)")
 
 
 class PointNavEnv(VecEnv):
@@ -186,8 +186,6 @@ class PointNavEnv(VecEnv):
     def __init__(
         self, cfg: dict[str, Any], num_envs: int, seed: int = 0, device: str = "cpu", renderer: str = "batched"
     ) -> None:
-        if renderer not in RENDERERS:
-            raise DepthbenchError(f"unknown renderer '{renderer}'; choose {', '.join(RENDERERS)}")
         if cfg["goal_sensor"] not in ("gps_compass", "start_polar"):
             raise DepthbenchError(f"goal_sensor must be gps_compass or start_polar, got '{cfg['goal_sensor']}'")
         self.cfg = cfg
@@ -204,7 +202,7 @@ class PointNavEnv(VecEnv):
             max_depth_m=agent["max_depth_m"],
             tilt_deg=agent["camera_tilt_deg"],
         )
-        scenes, grids, self.episodes, fields = build_dataset(cfg, agent)
+        scenes, grids, self.episodes, scene_index, fields = build_dataset(cfg, agent)
         threads = cfg["render_threads"] or min(4, os.cpu_count() or 1)
         self.engine = NavEngine(
             scenes,
@@ -216,7 +214,7 @@ class PointNavEnv(VecEnv):
             render_threads=threads,
         )
         e = self.engine
-        self.ep_scene = np.array([ep.scene_index for ep in self.episodes])  # type: ignore[attr-defined]
+        self.ep_scene = np.array(scene_index)
         self.ep_start = np.array([ep.start_xyz[:2] for ep in self.episodes])
         self.ep_yaw = np.array([ep.start_yaw for ep in self.episodes])
         self.ep_goal = np.array([ep.goal_xyz[:2] for ep in self.episodes])

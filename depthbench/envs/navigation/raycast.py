@@ -66,7 +66,7 @@ class World:
 
     def __init__(self, scenes: Sequence[Scene], camera: CameraSpec, *, threads: int = 1) -> None:
         self.scenes = list(scenes)
-        # Embree releases the GIL, so the one batched query is split across a few threads (one per core).
+        # Embree releases the GIL, so the step's batch of rays is split across a few threads (one per core).
         self.threads = max(1, threads)
         self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
         self.camera = camera
@@ -85,37 +85,36 @@ class World:
         self.offsets = np.stack(offsets)
         self._embree = rtcore_scene.EmbreeScene()
         TriangleMesh(self._embree, np.concatenate(vertices).astype(np.float32), np.concatenate(faces).astype(np.int32))
-        self._buffers: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-
-    def _buffers_for(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if n not in self._buffers:
-            p = len(self.directions_body)
-            dists = np.full(n * p, self.camera.max_depth_m, dtype=np.float32)
-            self._buffers[n] = (np.empty((n, p, 3), np.float32), np.empty((n, p, 3), np.float32), dists)
-        return self._buffers[n]
 
     def render(self, scene_index: np.ndarray, camera_position: np.ndarray, yaw: np.ndarray) -> np.ndarray:
         """Planar depth (N, H, W) float32 in metres for cameras at local positions (N, 3) with yaw (N,) in rad."""
         n = len(scene_index)
-        origins, directions, dists = self._buffers_for(n)
-        origins[:] = (camera_position + self.offsets[scene_index])[:, None, :]
-        c, s = np.cos(yaw)[:, None].astype(np.float32), np.sin(yaw)[:, None].astype(np.float32)
-        bx, by, bz = self.directions_body[:, 0], self.directions_body[:, 1], self.directions_body[:, 2]
-        directions[:, :, 0] = c * bx - s * by
-        directions[:, :, 1] = s * bx + c * by
-        directions[:, :, 2] = bz
-        dists.fill(self.camera.max_depth_m)  # Embree writes each hit's t (= planar depth) into this buffer
-        flat_o, flat_d = origins.reshape(-1, 3), directions.reshape(-1, 3)
-        if self._pool is None:
-            prim = self._embree.run(flat_o, flat_d, dists=dists)
+        origins = (camera_position + self.offsets[scene_index]).astype(np.float32)
+        c, s = np.cos(yaw).astype(np.float32), np.sin(yaw).astype(np.float32)
+        out = np.empty((n, len(self.directions_body)), np.float32)
+        bounds = np.linspace(0, n, min(self.threads, n) + 1).astype(int)
+        envs = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        if self._pool is None or len(envs) == 1:
+            self._cast(origins, c, s, out, envs[0])
         else:
-            bounds = np.linspace(0, len(dists), self.threads + 1).astype(int)
-            chunks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-            prim = np.concatenate(
-                list(self._pool.map(lambda c: self._embree.run(flat_o[c], flat_d[c], dists=dists[c]), chunks))
-            )
-        valid = (prim >= 0) & (dists >= self.camera.min_depth_m)
-        return np.where(valid, dists, np.float32(0.0)).reshape(n, self.camera.height, self.camera.width)
+            list(self._pool.map(lambda part: self._cast(origins, c, s, out, part), envs))
+        return out.reshape(n, self.camera.height, self.camera.width)
+
+    def _cast(self, origins: np.ndarray, c: np.ndarray, s: np.ndarray, out: np.ndarray, envs: slice) -> None:
+        """Rays of environments `envs` (one Embree query; numpy and Embree release the GIL, so chunks overlap)."""
+        m, p = envs.stop - envs.start, len(self.directions_body)
+        body = self.directions_body
+        directions = np.empty((m, p, 3), np.float32)
+        directions[:, :, 0] = c[envs, None] * body[:, 0] - s[envs, None] * body[:, 1]
+        directions[:, :, 1] = s[envs, None] * body[:, 0] + c[envs, None] * body[:, 1]
+        directions[:, :, 2] = body[:, 2]
+        ray_origins = np.broadcast_to(origins[envs, None, :], (m, p, 3)).reshape(-1, 3)
+        far = self.camera.max_depth_m
+        dists = np.full(m * p, far, np.float32)  # range limit on t (= planar depth)
+        # DISTANCE returns only t (misses keep the limit): cheaper than the full hit record.
+        depth = self._embree.run(ray_origins, directions.reshape(-1, 3), dists=dists, query="DISTANCE")
+        valid = (depth < far) & (depth >= self.camera.min_depth_m)
+        out[envs] = np.where(valid, depth, np.float32(0.0)).reshape(m, p)
 
 
 def render_naive(

@@ -21,6 +21,7 @@ from depthbench.errors import DepthbenchError
 # (x, y, z)_habitat -> (x, -z, y)_depthbench
 HABITAT_TO_NAV = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 PROCEDURAL_SCHEME = "procedural://"
+HABITAT_SCENE_PREFIX = "data/scene_datasets/"
 
 
 @dataclass
@@ -69,7 +70,8 @@ def load_scene_file(path: str | Path, *, y_up: bool = True) -> trimesh.Trimesh:
     if path.suffix.lower() not in (".glb", ".gltf", ".ply", ".obj"):
         raise DepthbenchError(f"scene file {path} has unsupported type '{path.suffix}'; use .glb, .gltf, .ply or .obj")
     try:
-        loaded = trimesh.load(path, force="mesh", process=False)
+        # Geometry only: textures are not needed for depth (and HM3D's Basis-compressed ones would not decode).
+        loaded = trimesh.load(path, force="mesh", process=False, skip_materials=True)
     except Exception as exc:  # trimesh raises many types for corrupt files
         raise DepthbenchError(f"could not read scene file {path}: {exc}") from None
     if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
@@ -85,7 +87,8 @@ def load_scene_file(path: str | Path, *, y_up: bool = True) -> trimesh.Trimesh:
 def resolve_scene(scene_id: str, *, scene_dir: str | Path | None = None, floor_z: float = 0.0) -> Scene:
     """A Scene from an episode's scene_id: `procedural://...` ids are regenerated, anything else is a mesh file.
 
-    Relative file ids are looked up under `scene_dir` (as habitat-lab's `dataset.scenes_dir`).
+    Relative file ids are looked up under `scene_dir` (as habitat-lab's `dataset.scenes_dir`), else the working
+    directory.
     """
     if scene_id.startswith(PROCEDURAL_SCHEME):
         from depthbench.envs.navigation.procedural import scene_from_id
@@ -93,5 +96,20 @@ def resolve_scene(scene_id: str, *, scene_dir: str | Path | None = None, floor_z
         return scene_from_id(scene_id)
     path = Path(scene_id)
     if not path.is_absolute() and scene_dir is not None:
-        path = Path(scene_dir) / path
+        # habitat-lab PointNavDatasetV1: ids start with "data/scene_datasets/", replaced by dataset.scenes_dir
+        relative = scene_id[len(HABITAT_SCENE_PREFIX) :] if scene_id.startswith(HABITAT_SCENE_PREFIX) else scene_id
+        path = Path(scene_dir) / relative
     return Scene(scene_id=scene_id, mesh=load_scene_file(path), floor_z=floor_z)
+
+
+def detect_floor_z(mesh: trimesh.Trimesh, bin_m: float = 0.1) -> float:
+    """Height of the largest upward-facing area (the main floor of a one-storey scan), in the navigation frame."""
+    up = mesh.face_normals[:, 2] > 0.9
+    if not up.any():
+        raise DepthbenchError("scene has no upward-facing surfaces to stand on; is it Y-up? (pass the floor height)")
+    z = mesh.triangles_center[up, 2]
+    area = mesh.area_faces[up]
+    bins = np.floor(z / bin_m).astype(int)
+    best = np.bincount(bins - bins.min(), weights=area).argmax() + bins.min()
+    in_bin = bins == best
+    return float(np.average(z[in_bin], weights=area[in_bin]))

@@ -1,0 +1,344 @@
+"""`anymal-ladder`: ANYmal C climbs a procedural ladder onto a platform (DeFM, Patel et al. 2026, ladder task;
+ladder climbing after Vogel et al. 2025, "Robust Ladder Climbing with a Quadrupedal Robot", arXiv 2409.17731).
+
+Episode: the robot starts on the floor about `ladder.distance_m` in front of a ladder (training: angle, rung radius,
+spacing and width uniform over the config ranges; val/test: the evaluation grid) and has `episode_length_s` to get its
+base onto the platform at the top.
+
+Observations (TensorDict groups):
+- "depth" (N, 4, H, W): clean planar depth in metres from the front, rear, left and right cameras (0 = no return,
+  or one beyond depth.max_m).
+- "policy" (N, 45): base angular velocity (base frame, rad/s), projected gravity (base frame), goal vector (base
+  frame, m; the goal is on the platform), joint positions relative to the default pose (rad), joint velocities
+  (rad/s), last action: the legged_gym / Isaac Lab locomotion set (Rudin et al. 2022, arXiv 2109.11978) with the
+  velocity command replaced by the goal, and without base linear velocity, which a real robot only estimates.
+- "privileged" (N, 82): the policy group, base linear velocity (base frame), the 5 rungs nearest the base relative
+  to it (base frame; the platform edge counts as the rung above the top one), for each foot the nearest rung
+  relative to that foot (base frame), rung radius (m), sin and cos of the ladder angle, and foot-ladder contact flags.
+
+Actions (N, 12) in [-1, 1] (clipped): joint position targets = default pose + `robot.action_scale` (0.5 rad) x action,
+tracked by a joint PD (kp 40, kd 5, |torque| <= 80 N m: Isaac Lab's ANYmal simple actuator). Control runs at 50 Hz:
+`sim.decimation` = 4 physics steps of 5 ms per policy step; depth is rendered once per policy step.
+
+Rewards per policy step (weights in the config's `rewards`; dense terms are multiplied by the policy step dt as in
+legged_gym and Isaac Lab):
+- progress: weight x (distance to the goal before the step - after it) (potential-based; no dt);
+- platform: weight once on success;
+- torques: weight x sum of squared joint torques x dt;
+- action_rate: weight x squared change of the action x dt;
+- collision: weight x number of base/thigh bodies touching the ladder or platform x dt;
+- termination: weight once on a fall or the collision limit.
+
+Terminations, in this order of precedence:
+- success: base centre `success.platform_margin_m` past the platform's edge and `success.height_above_m` above its
+  surface;
+- fall: the base is upside down, its centre is below `termination.min_base_height_m`, or it dropped
+  `termination.fall_drop_m` below the highest point it reached this episode;
+- collision: base or thighs (which carry the knee drives) touched the ladder/platform for `collision_limit_s` in total;
+- timeout: `episode_length_s` elapsed (reported in extras["time_outs"]).
+Each finished episode reports success, length, angle_deg, rung_radius_mm, rung_spacing_m, width_m, climbed_m and
+failure ("fall" | "collision" | "timeout" | "").
+
+Splits: train samples every ladder and randomizes surface friction, payload (base mass +-5 kg), start pose and joint
+angles; val runs the evaluation grid (angles x rung radii) with training spacing and width, payload and start
+randomization; test runs the grid at the nominal spacing, width and friction from the nominal start. Grid cells are
+dealt deterministically: env i's k-th episode gets cell (i + k x num_envs) mod cells, so an evaluation of
+ceil(cells / num_envs) episodes per env covers every cell.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import torch
+from rsl_rl.env import VecEnv
+from tensordict import TensorDict
+
+from depthbench.envs.ladder import spec as ladder_spec
+from depthbench.envs.ladder.spec import LadderParams
+from depthbench.envs.mujoco_engine import BatchedMujoco
+from depthbench.errors import DepthbenchError
+
+NEAREST_RUNGS = 5
+POLICY_DIM = 45
+PRIVILEGED_DIM = POLICY_DIM + 3 + 3 * NEAREST_RUNGS + 3 * 4 + 1 + 2 + 4
+# Goal: on the platform's centre line this far past its edge, at the height the default pose holds the base.
+GOAL_PAST_EDGE_M = 0.6
+STANDING_BASE_HEIGHT_M = 0.45
+SPLITS = ("train", "val", "test")
+
+
+def _quat_to_mat(quat: np.ndarray) -> np.ndarray:
+    """(N, 4) wxyz unit quaternions -> (N, 3, 3) rotation matrices (body -> world)."""
+    w, x, y, z = quat.T
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        -2,
+    )
+
+
+class LadderTask(VecEnv):
+    """N ANYmal C robots, each in front of its own ladder, stepped together by the batched MuJoCo engine."""
+
+    def __init__(self, *, cfg: dict[str, Any], num_envs: int, seed: int, device: str) -> None:
+        if cfg["split"] not in SPLITS:
+            raise DepthbenchError(f"split must be one of {', '.join(SPLITS)}, got '{cfg['split']}'")
+        ladder_spec.validate_config(cfg)
+        self.cfg = cfg
+        self.num_envs = num_envs
+        self.num_actions = len(ladder_spec.JOINT_NAMES)
+        self.device = torch.device(device)
+        self.split = cfg["split"]
+        self.decimation = int(cfg["sim"]["decimation"])
+        self.step_dt = float(cfg["sim"]["physics_dt_s"]) * self.decimation
+        self.max_episode_length = int(math.ceil(float(cfg["episode_length_s"]) / self.step_dt))
+        ladder = cfg["ladder"]
+        self.rung_slots = ladder_spec.max_rungs(
+            min(ladder["angle_deg_range"][0], *ladder["eval_angles_deg"]),
+            min(ladder["rung_spacing_m_range"][0], ladder["eval_rung_spacing_m"]),
+            float(ladder["height_m"]),
+        )
+        self._seed(seed)
+        self.params = [ladder_spec.grid_params(cfg, 0)] * num_envs  # replaced by every env's first reset below
+        self.engine = BatchedMujoco(
+            ladder_spec.build_spec(self.params[0], cfg, self.rung_slots),
+            num_envs,
+            decimation=self.decimation,
+            cameras=ladder_spec.depth_cameras(cfg),
+            per_env_models=True,
+        )
+        model = self.engine.model
+        self._qpos_joints = np.array([model.jnt_qposadr[model.joint(n).id] for n in ladder_spec.JOINT_NAMES])
+        self._qvel_joints = np.array([model.jnt_dofadr[model.joint(n).id] for n in ladder_spec.JOINT_NAMES])
+        self._actuator_force = self.engine.bind("actuator_force")
+        self._site_xpos = self.engine.bind("site_xpos")
+        self._foot_sites = np.array([model.site(f"{leg}_foot").id for leg in ladder_spec.LEGS])
+        self._collision_contacts = [self.engine.sensor(f"touch_{body}") for body in ladder_spec.COLLISION_BODIES]
+        self._foot_contacts = [self.engine.sensor(f"touch_{leg}_foot") for leg in ladder_spec.LEGS]
+
+        n = num_envs
+        self.episode_length_buf = torch.zeros(n, dtype=torch.long, device=self.device)
+        self.actions = np.zeros((n, self.num_actions))
+        self.last_actions = np.zeros((n, self.num_actions))
+        self._rungs = np.zeros((n, self.rung_slots + 1, 3))  # real rungs, then the platform edge repeated
+        self._goal = np.zeros((n, 3))
+        self._ladder_state = np.zeros((n, 3))  # rung radius (m), sin and cos of the ladder angle
+        self._platform = np.zeros((n, 2))  # x of the platform's front face, its top's height (m)
+        self._goal_distance = np.zeros(n)
+        self._max_height = np.zeros(n)
+        self._start_height = np.zeros(n)
+        self._collision_steps = np.zeros(n, dtype=np.int64)
+        self._reset_envs(np.arange(n))
+        self._obs = self._observations()
+
+    # ----------------------------------------------------------------------------------------------- episodes
+    def _seed(self, seed: int) -> None:
+        """One random stream per env, so an env's episodes do not depend on the others (or on num_envs)."""
+        self.seed = seed
+        self._rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(self.num_envs)]
+        self._episode_index = np.zeros(self.num_envs, dtype=np.int64)
+
+    def _next_params(self, env_id: int) -> LadderParams:
+        """Ladder of env `env_id`'s next episode: sampled (train), or its next evaluation grid cell (val/test)."""
+        if self.split == "train":
+            return ladder_spec.sample_params(self.cfg, self._rngs[env_id])
+        cell = env_id + self.num_envs * int(self._episode_index[env_id])
+        params = ladder_spec.grid_params(self.cfg, cell)
+        if self.split == "val":  # grid angles and radii, training spacing and width
+            sampled = ladder_spec.sample_params(self.cfg, self._rngs[env_id])
+            params = replace(params, rung_spacing_m=sampled.rung_spacing_m, width_m=sampled.width_m)
+        return params
+
+    def _reset_envs(self, ids: np.ndarray) -> None:
+        """Start new episodes in envs `ids`: their own ladder model (geometry, friction, payload), start pose and
+        buffers."""
+        if ids.size == 0:
+            return
+        randomization = self.cfg["randomization"]
+        qpos = np.tile(self.engine.model.qpos0, (ids.size, 1))
+        models = []
+        for row, i in enumerate(ids):
+            self.params[i] = self._next_params(int(i))
+            rng = self._rngs[i]
+            yaw, added_mass_kg, joint_scale = 0.0, 0.0, np.ones(self.num_actions)
+            if self.split != "test":
+                qpos[row, :2] += rng.uniform(-1, 1, 2) * randomization["start_x_m"]
+                yaw = rng.uniform(-1, 1) * randomization["start_yaw_rad"]
+                joint_scale = rng.uniform(*randomization["joint_pos_scale"], self.num_actions)
+                added_mass_kg = rng.uniform(*randomization["added_base_mass_kg"])
+            qpos[row, 3:7] = [math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)]
+            qpos[row, self._qpos_joints] = ladder_spec.DEFAULT_JOINT_POS_RAD * joint_scale
+            spec = ladder_spec.build_spec(self.params[i], self.cfg, self.rung_slots, added_mass_kg)
+            models.append(self.engine.compile_variant(spec))
+        self.engine.set_models(ids, models)
+        self.engine.reset(ids, qpos=qpos, qvel=np.zeros((ids.size, self.engine.model.nv)))
+        self.engine.ctrl[ids] = qpos[:, self._qpos_joints]
+        for i in ids:
+            params = self.params[i]
+            centers = params.rung_centers()
+            edge = np.array([params.platform_edge_x_m, 0.0, params.height_m])
+            self._rungs[i] = edge
+            self._rungs[i, : len(centers)] = centers
+            self._goal[i] = [params.platform_edge_x_m + GOAL_PAST_EDGE_M, 0.0, params.height_m + STANDING_BASE_HEIGHT_M]
+            angle = math.radians(params.angle_deg)
+            self._ladder_state[i] = [params.rung_radius_m, math.sin(angle), math.cos(angle)]
+            self._platform[i] = [params.platform_edge_x_m, params.height_m]
+        base = self.engine.qpos[ids, :3]
+        self._goal_distance[ids] = np.linalg.norm(self._goal[ids] - base, axis=1)
+        self._max_height[ids] = base[:, 2]
+        self._start_height[ids] = base[:, 2]
+        self._collision_steps[ids] = 0
+        self.actions[ids] = 0.0
+        self.last_actions[ids] = 0.0
+        self.episode_length_buf[torch.as_tensor(ids, device=self.device)] = 0
+
+    def reset(self, seed: int | None = None) -> TensorDict:
+        """Start new episodes in every env (re-seeding first when `seed` is given)."""
+        if seed is not None:
+            self._seed(seed)
+        self._reset_envs(np.arange(self.num_envs))
+        self._obs = self._observations()
+        return self._obs
+
+    # ------------------------------------------------------------------------------------------- observations
+    def _base_state(self) -> tuple[np.ndarray, np.ndarray]:
+        """Base position (N, 3) and rotation (N, 3, 3), body -> world."""
+        return self.engine.qpos[:, :3].copy(), _quat_to_mat(self.engine.qpos[:, 3:7])
+
+    def _observations(self) -> TensorDict:
+        n = self.num_envs
+        qpos, qvel = self.engine.qpos, self.engine.qvel
+        base_pos, rot = self._base_state()
+        to_base = rot.transpose(0, 2, 1)  # world -> base frame
+
+        def in_base(vectors: np.ndarray) -> np.ndarray:  # (N, ..., 3) world vectors -> base frame
+            return np.einsum("nij,n...j->n...i", to_base, vectors)
+
+        gravity = to_base[:, :, 2] * -1.0  # world (0, 0, -1) in the base frame
+        # Free joint: qvel[:3] linear velocity in the world frame, qvel[3:6] angular velocity in the body frame.
+        policy = np.concatenate(
+            [
+                qvel[:, 3:6],
+                gravity,
+                in_base(self._goal - base_pos),
+                qpos[:, self._qpos_joints] - ladder_spec.DEFAULT_JOINT_POS_RAD,
+                qvel[:, self._qvel_joints],
+                self.actions,
+            ],
+            axis=1,
+        )
+        rung_offsets = self._rungs - base_pos[:, None]
+        nearest = np.sort(np.argsort(np.linalg.norm(rung_offsets, axis=2), axis=1)[:, :NEAREST_RUNGS], axis=1)
+        near_rungs = np.take_along_axis(rung_offsets, nearest[:, :, None], axis=1)
+        feet = self._site_xpos[:, self._foot_sites]  # (N, 4, 3)
+        foot_to_rungs = self._rungs[:, None] - feet[:, :, None]  # (N, 4, R, 3)
+        closest = np.argmin(np.linalg.norm(foot_to_rungs, axis=3), axis=2)
+        foot_rung = np.take_along_axis(foot_to_rungs, closest[:, :, None, None], axis=2)[:, :, 0]
+        privileged = np.concatenate(
+            [
+                policy,
+                in_base(qvel[:, :3]),
+                in_base(near_rungs).reshape(n, -1),
+                in_base(foot_rung).reshape(n, -1),
+                self._ladder_state,
+                np.concatenate(self._foot_contacts, axis=1),
+            ],
+            axis=1,
+        )
+        as_tensor = lambda x: torch.as_tensor(x, dtype=torch.float32, device=self.device)  # noqa: E731
+        return TensorDict(
+            {"depth": as_tensor(self.engine.depth()), "policy": as_tensor(policy), "privileged": as_tensor(privileged)},
+            batch_size=[n],
+            device=self.device,
+        )
+
+    def get_observations(self) -> TensorDict:
+        return self._obs
+
+    # ------------------------------------------------------------------------------------------------- step
+    def step(self, actions: torch.Tensor) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict[str, Any]]:
+        actions_np = np.clip(actions.detach().cpu().numpy().astype(np.float64).reshape(self.num_envs, -1), -1, 1)
+        if actions_np.shape[1] != self.num_actions:
+            raise DepthbenchError(f"anymal-ladder takes {self.num_actions} actions per env, got {actions_np.shape[1]}")
+        self.last_actions[:] = self.actions
+        self.actions[:] = actions_np
+        self.engine.ctrl[:] = ladder_spec.DEFAULT_JOINT_POS_RAD + float(self.cfg["robot"]["action_scale"]) * actions_np
+        self.engine.step()
+        self.episode_length_buf += 1
+
+        weights = self.cfg["rewards"]
+        term = self.cfg["termination"]
+        base_pos, rot = self._base_state()
+        goal_distance = np.linalg.norm(self._goal - base_pos, axis=1)
+        touching = np.concatenate(self._collision_contacts, axis=1).sum(axis=1)
+        self._collision_steps += touching > 0
+        self._max_height = np.maximum(self._max_height, base_pos[:, 2])
+
+        success = (base_pos[:, 0] > self._platform[:, 0] + self.cfg["success"]["platform_margin_m"]) & (
+            base_pos[:, 2] > self._platform[:, 1] + self.cfg["success"]["height_above_m"]
+        )
+        fall = (
+            (rot[:, 2, 2] < term["upside_down_cos"])
+            | (base_pos[:, 2] < term["min_base_height_m"])
+            | (base_pos[:, 2] < self._max_height - term["fall_drop_m"])
+        ) & ~success
+        collision_limit = int(round(float(term["collision_limit_s"]) / self.step_dt))
+        collision = (self._collision_steps >= collision_limit) & ~success & ~fall
+        length = self.episode_length_buf.cpu().numpy()
+        timeout = (length >= self.max_episode_length) & ~success & ~fall & ~collision
+
+        terms = {
+            "progress": weights["progress"] * (self._goal_distance - goal_distance),
+            "platform": weights["platform"] * success,
+            "torques": weights["torques"] * np.square(self._actuator_force).sum(axis=1) * self.step_dt,
+            "action_rate": weights["action_rate"]
+            * np.square(self.actions - self.last_actions).sum(axis=1)
+            * self.step_dt,
+            "collision": weights["collision"] * touching * self.step_dt,
+            "termination": weights["termination"] * (fall | collision),
+        }
+        rewards = sum(terms.values())
+        self._goal_distance = goal_distance
+
+        done = success | fall | collision | timeout
+        finished = []
+        for i in np.flatnonzero(done):
+            params = self.params[i]
+            failure = "fall" if fall[i] else "collision" if collision[i] else "timeout" if timeout[i] else ""
+            finished.append(
+                {
+                    "env_id": int(i),
+                    "success": float(success[i]),
+                    "length": int(length[i]),
+                    "angle_deg": params.angle_deg,
+                    "rung_radius_mm": params.rung_radius_m * 1000.0,
+                    "rung_spacing_m": params.rung_spacing_m,
+                    "width_m": params.width_m,
+                    "climbed_m": float(self._max_height[i] - self._start_height[i]),
+                    "failure": failure,
+                }
+            )
+        done_ids = np.flatnonzero(done)
+        self._episode_index[done_ids] += 1
+        self._reset_envs(done_ids)
+        self._obs = self._observations()
+        log = {f"/reward/{name}": float(np.mean(value)) for name, value in terms.items()}
+        if finished:  # outcome rates over the episodes that ended in this step
+            log["/ladder/success"] = float(np.mean([e["success"] for e in finished]))
+            log["/ladder/climbed_m"] = float(np.mean([e["climbed_m"] for e in finished]))
+            for failure in ("fall", "collision", "timeout"):
+                log[f"/ladder/{failure}"] = float(np.mean([e["failure"] == failure for e in finished]))
+        extras = {"time_outs": torch.as_tensor(timeout, device=self.device), "log": log, "finished_episodes": finished}
+        return (
+            self._obs,
+            torch.as_tensor(rewards, dtype=torch.float32, device=self.device),
+            torch.as_tensor(done, device=self.device),
+            extras,
+        )

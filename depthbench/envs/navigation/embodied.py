@@ -1,0 +1,336 @@
+"""`embodied-nav`: embodiment-aware long-range point-goal navigation (DeFM, Patel et al. 2026, Sec. on navigation).
+
+Every episode samples a robot: footprint radius, body height and speed limits, given to the policy as an embodiment
+vector. Actions (vx, wz) in [-1, 1] scale to the robot's limits and are integrated kinematically at `control_dt_s`;
+the depth camera sits at the top of the body. Touching geometry with the footprint disc anywhere below body height
+(walls, trunks, shelves, beams a short robot could pass under) ends the episode as a collision failure. Goals are
+10-40 m away (geodesic, for that robot). `split` picks the scene families: train/val = the training family (disjoint
+seeds), test = the out-of-distribution families; `families` overrides that list.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from rsl_rl.env import VecEnv
+from tensordict import TensorDict
+from tqdm import tqdm
+
+from depthbench.envs import register_task
+from depthbench.envs.navigation.engine import NavEngine, wrap_angle
+from depthbench.envs.navigation.episodes import Episode, GeneratorRules, generate_episodes
+from depthbench.envs.navigation.navgrid import NavGrid, clearance_m, scan_scene
+from depthbench.envs.navigation.procedural import EMBODIED_OOD_FAMILIES, EMBODIED_TRAIN_FAMILIES, family_scene
+from depthbench.envs.navigation.raycast import CameraSpec
+from depthbench.errors import DepthbenchError
+
+SPLIT_SEED_BASE = {"train": 0, "val": 1_000_000, "test": 2_000_000}
+EMBODIMENT_KEYS = ("radius_m", "height_m", "max_speed_mps", "max_yaw_rate_rps")
+
+
+class ClearanceMaps:
+    """Per scene, for body heights on a 5 cm ladder: each cell's distance to the nearest geometry below that height.
+
+    A body of height H and radius r fits at a point iff clearance[bin(H)] >= r, so collision checks for many different
+    robots are one gather into these packed float16 maps.
+    """
+
+    def __init__(self, scans: list[dict], heights_m: np.ndarray) -> None:
+        self.heights_m = heights_m
+        self.cell = scans[0]["cell"]
+        self.origin = np.stack([s["origin"] for s in scans])
+        self.shape = np.array([s["ground"].shape for s in scans])
+        sizes = self.shape.prod(1)
+        self.offset = np.concatenate([[0], np.cumsum(sizes * len(heights_m))[:-1]])
+        maps = []
+        for scan in scans:
+            for h in heights_m:
+                free = scan["ground"] & (scan["obstacle_m"] >= h)
+                maps.append(np.minimum(clearance_m(free, self.cell), 60000).astype(np.float16).ravel())
+        self.values = np.concatenate(maps)
+
+    def height_bin(self, height_m: np.ndarray) -> np.ndarray:
+        """The first ladder height >= the body height (conservative: geometry up to that height counts)."""
+        return np.clip(np.searchsorted(self.heights_m, height_m - 1e-9), 0, len(self.heights_m) - 1)
+
+    def clearance(self, scene: np.ndarray, height_bin: np.ndarray, xy: np.ndarray) -> np.ndarray:
+        s = np.broadcast_to(scene, xy.shape[:-1])
+        k = np.broadcast_to(height_bin, xy.shape[:-1])
+        rel = np.floor((xy - self.origin[s]) / self.cell).astype(np.int64)
+        ny, nx = self.shape[s, 0], self.shape[s, 1]
+        inside = (rel[..., 0] >= 0) & (rel[..., 0] < nx) & (rel[..., 1] >= 0) & (rel[..., 1] < ny)
+        local = np.clip(rel[..., 1], 0, ny - 1) * nx + np.clip(rel[..., 0], 0, nx - 1)
+        value = self.values[self.offset[s] + k * ny * nx + local].astype(np.float32)
+        return np.where(inside, value, -1.0)
+
+    def navgrid(self, scans: list[dict], scene: int, radius_m: float, height_m: float) -> NavGrid:
+        k = int(self.height_bin(np.array(height_m)))
+        ny, nx = self.shape[scene]
+        start = self.offset[scene] + k * ny * nx
+        clearance = self.values[start : start + ny * nx].reshape(ny, nx).astype(np.float32)
+        return NavGrid(self.origin[scene], self.cell, clearance >= radius_m)
+
+
+def sample_embodiment(cfg: dict[str, Any], rng: np.random.Generator) -> dict[str, float]:
+    return {key: float(rng.uniform(*cfg["embodiment"][key])) for key in EMBODIMENT_KEYS}
+
+
+class EmbodiedNavEnv(VecEnv):
+    """Observations: 'depth' (N,1,H,W) m from a camera at body height; 'policy' (N, 8): goal distance (m) and angle
+    (rad), embodiment (radius m, height m, max speed m/s, max yaw rate rad/s), previous action (vx, wz in [-1, 1]);
+    'privileged' (N, 3 + P*P): geodesic distance, descent direction, the robot's own occupancy patch."""
+
+    def __init__(
+        self, cfg: dict[str, Any], num_envs: int, seed: int = 0, device: str = "cpu", renderer: str = "batched"
+    ) -> None:
+        self.cfg, self.num_envs, self.num_actions, self.device = cfg, num_envs, 2, device
+        self.max_episode_length = int(cfg["max_episode_steps"])
+        families = cfg["families"] or (list(EMBODIED_OOD_FAMILIES) if cfg["split"] == "test" else ["mixed"])
+        if cfg["split"] not in SPLIT_SEED_BASE:
+            raise DepthbenchError(f"unknown split '{cfg['split']}'; choose train, val or test")
+        for family in families:
+            if family not in EMBODIED_TRAIN_FAMILIES + EMBODIED_OOD_FAMILIES:
+                known = ", ".join(EMBODIED_TRAIN_FAMILIES + EMBODIED_OOD_FAMILIES)
+                raise DepthbenchError(f"unknown embodied-nav family '{family}'; known: {known}")
+        ranges = cfg["embodiment"]
+        for key in EMBODIMENT_KEYS:
+            lo, hi = ranges[key]
+            if not 0 < lo <= hi:
+                raise DepthbenchError(f"embodiment.{key} must be [low, high] with 0 < low <= high, got {ranges[key]}")
+        camera = CameraSpec(
+            width=int(cfg["depth"]["width"]),
+            height=int(cfg["depth"]["height"]),
+            hfov_deg=cfg["camera"]["hfov_deg"],
+            min_depth_m=cfg["camera"]["min_depth_m"],
+            max_depth_m=cfg["camera"]["max_depth_m"],
+            tilt_deg=cfg["camera"]["tilt_deg"],
+        )
+        cell, climb = cfg["navmesh"]["cell_size_m"], cfg["navmesh"]["max_climb_m"]
+        top = ranges["height_m"][1] + 0.05
+        heights = np.arange(climb + 0.05, top + 0.05, 0.05)
+        scenes, scans = [], []
+        for family in families:
+            for k in range(cfg["scenes_per_family"]):
+                scenes.append(family_scene(family, SPLIT_SEED_BASE[cfg["split"]] + k))
+                scans.append(scan_scene(scenes[-1], cell, top, climb, cfg["navmesh"]["max_slope_deg"]))
+        self.clearance = ClearanceMaps(scans, heights)
+        # Fields/atlas shapes come from the scene grids; per-episode navigability from the robot's clearance map.
+        base_grids = [NavGrid(s["origin"], cell, s["ground"]) for s in scans]
+        rules = GeneratorRules(
+            closest_dist_limit_m=cfg["goal_distance_m"][0],
+            furthest_dist_limit_m=cfg["goal_distance_m"][1],
+            geodesic_to_euclid_min_ratio=cfg["geodesic_to_euclid_min_ratio"],
+            number_retries_per_target=cfg["number_retries_per_target"],
+        )
+        self.episodes: list[Episode] = []
+        self.embodiments: list[dict[str, float]] = []
+        self.ep_scene_list: list[int] = []
+        fields = []
+        total = len(scenes) * cfg["episodes_per_scene"]
+        with tqdm(total=total, desc="embodied-nav episodes", disable=total < 40) as bar:
+            for k, scene in enumerate(scenes):
+                rng = np.random.default_rng([SPLIT_SEED_BASE[cfg["split"]] + k, 11, len(families)])
+                for _ in range(cfg["episodes_per_scene"]):
+                    body = sample_embodiment(cfg, rng)
+                    # Plan with a margin: a path that grazes obstacles at exactly the radius cannot be followed
+                    # with finite steps; geodesics, starts and goals keep planning_margin_m of slack.
+                    radius = body["radius_m"] + cfg["planning_margin_m"]
+                    grid = self.clearance.navgrid(scans, k, radius, body["height_m"])
+                    made = generate_episodes(
+                        grid,
+                        scene.scene_id,
+                        0.0,
+                        1,
+                        rng,
+                        goal_radius_m=cfg["success_distance_m"],
+                        rules=rules,
+                        first_id=len(self.episodes),
+                    )
+                    episode, field = next(made)
+                    self.episodes.append(episode)
+                    self.embodiments.append(body)
+                    self.ep_scene_list.append(k)
+                    fields.append(field)
+                    bar.update()
+        threads = cfg["render_threads"] or min(4, os.cpu_count() or 1)
+        self.engine = e = NavEngine(
+            scenes,
+            base_grids,
+            camera,
+            num_envs,
+            field_cache_size=len(self.episodes),
+            renderer=renderer,
+            render_threads=threads,
+        )
+        for i, field in enumerate(fields):
+            e.fields.put(i, self.ep_scene_list[i], field)
+        self.families = families
+        self.ep_scene = np.array(self.ep_scene_list)
+        self.ep_start = np.array([ep.start_xyz[:2] for ep in self.episodes])
+        self.ep_yaw = np.array([ep.start_yaw for ep in self.episodes])
+        self.ep_goal = np.array([ep.goal_xyz[:2] for ep in self.episodes])
+        self.ep_body = np.array([[b[key] for key in EMBODIMENT_KEYS] for b in self.embodiments])
+        n = num_envs
+        self._rng = np.random.default_rng(seed)
+        self._cursor = 0
+        self.episode_index = np.zeros(n, np.int64)
+        self.body = np.zeros((n, 4))
+        self.height_bin = np.zeros(n, np.int64)
+        self.steps = np.zeros(n, np.int64)
+        self.path_length = np.zeros(n)
+        self.start_distance = np.ones(n)
+        self.distance = np.zeros(n)
+        self.last_action = np.zeros((n, 2))
+        self._reset_envs(np.arange(n))
+        self._obs = self._observe()
+
+    @property
+    def episode_length_buf(self) -> torch.Tensor:
+        return torch.from_numpy(self.steps)
+
+    @episode_length_buf.setter
+    def episode_length_buf(self, value: torch.Tensor) -> None:
+        self.steps[:] = value.cpu().numpy()
+
+    def _reset_envs(self, ids: np.ndarray) -> None:
+        e = self.engine
+        if self.cfg["split"] == "train":
+            picks = self._rng.integers(0, len(self.episodes), len(ids))
+        else:  # evaluation walks the episode list in order
+            picks = (self._cursor + np.arange(len(ids))) % len(self.episodes)
+            self._cursor += len(ids)
+        self.episode_index[ids] = picks
+        e.scene[ids], e.xy[ids], e.yaw[ids] = self.ep_scene[picks], self.ep_start[picks], self.ep_yaw[picks]
+        e.goal_xy[ids], e.slot[ids] = self.ep_goal[picks], picks  # every episode's field is cached (slot = index)
+        self.body[ids] = self.ep_body[picks]
+        self.height_bin[ids] = self.clearance.height_bin(self.body[ids, 1])
+        self.steps[ids] = 0
+        self.path_length[ids] = 0.0
+        self.last_action[ids] = 0.0
+        self.distance[ids] = e.geodesic()[ids]
+        self.start_distance[ids] = self.distance[ids]
+
+    def _observe(self) -> TensorDict:
+        e = self.engine
+        depth = e.render(self.body[:, 1] - self.cfg["camera"]["below_top_m"])
+        goal = e.goal_polar(e.xy, e.yaw)
+        policy = np.concatenate([goal, self.body, self.last_action], 1)
+        p = self.cfg["privileged"]
+        privileged = np.concatenate([self.distance[:, None], e.geodesic_direction(), self._patch(p)], 1)
+        return TensorDict(
+            {
+                "depth": torch.from_numpy(depth[:, None]),
+                "policy": torch.from_numpy(policy.astype(np.float32)),
+                "privileged": torch.from_numpy(privileged.astype(np.float32)),
+            },
+            batch_size=[self.num_envs],
+        )
+
+    def _patch(self, p: dict[str, Any]) -> np.ndarray:
+        """Agent-centred, heading-aligned patch: 1 where this robot's footprint would collide."""
+        e, cells = self.engine, p["patch_cells"]
+        ticks = (np.arange(cells) - (cells - 1) / 2) * p["patch_cell_m"]
+        fwd, left = (a.ravel()[None] for a in np.meshgrid(ticks, ticks, indexing="ij"))
+        c, s = np.cos(e.yaw)[:, None], np.sin(e.yaw)[:, None]
+        pts = np.stack([e.xy[:, :1] + c * fwd - s * left, e.xy[:, 1:] + s * fwd + c * left], -1)
+        clear = self.clearance.clearance(e.scene[:, None], self.height_bin[:, None], pts)
+        return (clear < self.body[:, :1]).astype(np.float32)
+
+    def get_observations(self) -> TensorDict:
+        return self._obs
+
+    def step(self, actions: torch.Tensor) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict]:
+        e, dt = self.engine, self.cfg["control_dt_s"]
+        act = np.clip(actions.detach().cpu().numpy().reshape(self.num_envs, -1)[:, :2].astype(float), -1.0, 1.0)
+        vx, wz = act[:, 0] * self.body[:, 2], act[:, 1] * self.body[:, 3]
+        mid_yaw = e.yaw + 0.5 * wz * dt  # midpoint rule for the unicycle model
+        delta = (vx * dt)[:, None] * np.column_stack([np.cos(mid_yaw), np.sin(mid_yaw)])
+        # Sweep the footprint along the motion every half cell: any sample closer to geometry than the radius collides.
+        k = max(1, math.ceil(float(np.abs(vx).max(initial=0.0)) * dt / (self.clearance.cell / 2)))
+        frac = np.arange(1, k + 1) / k
+        pts = e.xy[:, None, :] + delta[:, None, :] * frac[None, :, None]
+        clear = self.clearance.clearance(e.scene[:, None], self.height_bin[:, None], pts)
+        collided = (clear < self.body[:, :1]).any(1)
+        moved = ~collided
+        e.xy[moved] += delta[moved]
+        e.yaw = wrap_angle(e.yaw + wz * dt)
+        self.path_length[moved] += np.abs(vx[moved]) * dt
+        self.last_action = act
+        self.steps += 1
+        previous = self.distance
+        self.distance = e.geodesic()
+        success = ~collided & (self.distance < self.cfg["success_distance_m"])
+        r = self.cfg["reward"]
+        progress = np.where(collided, 0.0, previous - self.distance)
+        reward = r["slack_reward"] + progress + r["success_reward"] * success + r["collision_reward"] * collided
+        time_out = ~collided & ~success & (self.steps >= self.max_episode_length)
+        done = collided | success | time_out
+        finished = []
+        if done.any():
+            ids = np.flatnonzero(done)
+            for i in ids:
+                d0, path = self.start_distance[i], self.path_length[i]
+                finished.append(
+                    {
+                        "env_id": int(i),
+                        "episode_id": self.episodes[self.episode_index[i]].episode_id,
+                        "family": self.episodes[self.episode_index[i]].scene_id.split("/")[2],
+                        "success": float(success[i]),
+                        "collision_failure": float(collided[i]),
+                        "timeout": float(time_out[i]),
+                        "spl": float(success[i] * d0 / max(d0, path)),
+                        "distance_to_goal": float(self.distance[i]),
+                        "path_length": float(path),
+                        "length": int(self.steps[i]),
+                        **{key: float(v) for key, v in zip(EMBODIMENT_KEYS, self.body[i], strict=True)},
+                    }
+                )
+            self._reset_envs(ids)
+        self._obs = self._observe()
+        log = {}
+        if finished:
+            for key in ("success", "collision_failure", "timeout", "spl"):
+                log[f"/embodied_nav/{key}"] = float(np.mean([f[key] for f in finished]))
+        extras = {"time_outs": torch.from_numpy(time_out), "log": log, "finished_episodes": finished}
+        return self._obs, torch.from_numpy(reward.astype(np.float32)), torch.from_numpy(done), extras
+
+
+def family_report(finished_episodes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The issue's evaluation summary: success rate per family, the mean over OOD families present, and overall
+    collision-failure and timeout rates."""
+    if not finished_episodes:
+        raise DepthbenchError("no finished embodied-nav episodes to summarize; run the evaluation longer")
+    by_family: dict[str, list[float]] = {}
+    for episode in finished_episodes:
+        by_family.setdefault(episode["family"], []).append(episode["success"])
+    success = {family: float(np.mean(v)) for family, v in sorted(by_family.items())}
+    ood = [success[f] for f in EMBODIED_OOD_FAMILIES if f in success]
+    return {
+        "success_rate": success,
+        "episodes": {family: len(v) for family, v in sorted(by_family.items())},
+        "ood_mean_success_rate": float(np.mean(ood)) if ood else None,
+        "collision_failure_rate": float(np.mean([e["collision_failure"] for e in finished_episodes])),
+        "timeout_rate": float(np.mean([e["timeout"] for e in finished_episodes])),
+    }
+
+
+def _naive_baseline(cfg: dict[str, Any], num_envs: int, steps: int, seed: int) -> tuple[str, float]:
+    from depthbench.benchmarks.tasks_cmd import time_vec_env  # the same timing loop as the batched engine
+
+    env = EmbodiedNavEnv(cfg, num_envs, seed, renderer="naive")
+    return "same env, per-env trimesh ray loop", time_vec_env(env, steps, seed)
+
+
+@register_task(
+    "embodied-nav",
+    summary="Embodiment-aware long-range point-goal navigation (continuous vx, wz; footprint/height/speed per "
+    "episode; training family + OOD families)",
+    engine="depthbench CPU navigation (Embree depth, FMM geodesics)",
+    baseline=_naive_baseline,
+)
+def make_embodied_nav(*, cfg: dict[str, Any], num_envs: int, seed: int, device: str) -> EmbodiedNavEnv:
+    return EmbodiedNavEnv(cfg, num_envs, seed, device)

@@ -1,0 +1,132 @@
+"""`embodied-nav`: embodiment-dependent collisions (overhangs), kinematics, camera height, families, timeouts."""
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+
+from depthbench.envs import make_task
+from depthbench.envs.navigation.embodied import ClearanceMaps
+from depthbench.envs.navigation.navgrid import scan_scene
+from depthbench.envs.navigation.procedural import EMBODIED_OOD_FAMILIES
+from depthbench.envs.navigation.raycast import World
+from depthbench.envs.navigation.scenes import Scene
+from depthbench.errors import DepthbenchError
+
+TINY = {"scenes_per_family": 1, "episodes_per_scene": 2, "depth": {"width": 16, "height": 16}}
+
+
+@pytest.fixture(scope="module")
+def test_env():
+    return make_task("embodied-nav", num_envs=4, seed=0, overrides=TINY | {"split": "test"})
+
+
+def test_clearance_lets_short_robots_pass_under_overhangs():
+    floor = trimesh.creation.box(bounds=[[-5, -5, -0.1], [5, 5, 0]])
+    beam = trimesh.creation.box(bounds=[[-0.2, -3, 0.5], [0.2, 3, 0.6]])  # a bar 0.5-0.6 m above the floor
+    scan = scan_scene(Scene("beam", trimesh.util.concatenate([floor, beam])), 0.1, 1.25, 0.2, 45.0)
+    maps = ClearanceMaps([scan], np.arange(0.25, 1.3, 0.05))
+    under = np.array([[0.0, 0.0]])
+    short, tall = maps.height_bin(np.array([0.4])), maps.height_bin(np.array([1.0]))
+    assert maps.clearance(np.array([0]), short, under)[0] > 3.0  # nothing below 0.4 m nearby
+    assert maps.clearance(np.array([0]), tall, under)[0] <= 0.0  # inside the beam's footprint
+    beside = np.array([[1.0, 0.0]])  # 0.8 m from the beam's side
+    assert maps.clearance(np.array([0]), tall, beside)[0] == pytest.approx(0.8, abs=0.1)
+
+
+def test_observations_embodiment_and_ood_families(test_env):
+    env = test_env
+    assert set(env.families) == set(EMBODIED_OOD_FAMILIES)
+    obs = env.get_observations()
+    assert obs["depth"].shape == (4, 1, 16, 16) and obs["policy"].shape == (4, 8)
+    body = obs["policy"][:, 2:6].numpy()
+    for column, (lo, hi) in enumerate(
+        env.cfg["embodiment"][k] for k in ("radius_m", "height_m", "max_speed_mps", "max_yaw_rate_rps")
+    ):
+        assert ((body[:, column] >= lo - 1e-6) & (body[:, column] <= hi + 1e-6)).all()
+    assert all(10.0 <= ep.geodesic_distance_m <= 40.0 for ep in env.episodes)
+
+
+def test_camera_height_follows_the_body(test_env):
+    env, e = test_env, test_env.engine
+    depth = env.get_observations()["depth"][:, 0].numpy()
+    expected = World(e.scenes, e.world.camera).render(
+        e.scene, np.column_stack([e.xy, env.body[:, 1] - env.cfg["camera"]["below_top_m"]]), e.yaw
+    )
+    assert np.allclose(depth, expected)
+    assert len(set(np.round(env.body[:, 1], 3))) > 1  # different robots, different camera heights
+
+
+def test_unicycle_kinematics_scale_actions_by_the_robots_limits():
+    env = make_task("embodied-nav", num_envs=4, seed=0, overrides=TINY)
+    e, dt = env.engine, env.cfg["control_dt_s"]
+    xy, yaw, body = e.xy.copy(), e.yaw.copy(), env.body.copy()
+    _, _, done, _ = env.step(torch.tensor([[0.0, 1.0]] * 4))
+    assert not done.any()  # turning in place never collides
+    assert np.allclose(np.cos(e.yaw - yaw - body[:, 3] * dt), 1.0)
+    assert np.allclose(e.xy, xy)
+    xy, yaw = e.xy.copy(), e.yaw.copy()
+    _, _, done, extras = env.step(torch.tensor([[0.5, 0.0]] * 4))
+    moved = ~done.numpy()
+    step = np.linalg.norm(e.xy - xy, axis=1)
+    assert np.allclose(step[moved], 0.5 * body[moved, 2] * dt)
+    assert all(f["collision_failure"] == 1.0 for f in extras["finished_episodes"])
+
+
+def test_driving_straight_ends_in_collision_failures_and_zero_speed_in_timeouts():
+    env = make_task("embodied-nav", num_envs=4, seed=1, overrides=TINY | {"max_episode_steps": 400})
+    done = []
+    for _ in range(400):
+        _, _, _, extras = env.step(torch.tensor([[1.0, 0.0]] * 4))
+        done += extras["finished_episodes"]
+        if len(done) >= 4:
+            break
+    assert len(done) >= 4 and all(f["collision_failure"] == 1.0 and f["success"] == 0.0 for f in done)
+    assert all(f["path_length"] > 0 for f in done if f["length"] > 1)
+    idle = make_task("embodied-nav", num_envs=2, seed=0, overrides=TINY | {"max_episode_steps": 3})
+    for _ in range(3):
+        _, _, dones, extras = idle.step(torch.zeros(2, 2))
+    assert dones.all() and extras["time_outs"].all()
+    assert [f["timeout"] for f in extras["finished_episodes"]] == [1.0, 1.0]
+    assert {f["family"] for f in extras["finished_episodes"]} == {"mixed"}
+
+
+def test_bad_embodied_config_is_a_clear_error():
+    with pytest.raises(DepthbenchError, match="unknown embodied-nav family"):
+        make_task("embodied-nav", num_envs=1, overrides={"families": ["moon"]})
+    with pytest.raises(DepthbenchError, match="embodiment.radius_m"):
+        make_task("embodied-nav", num_envs=1, overrides={"embodiment": {"radius_m": [0.5, 0.1]}})
+
+
+def test_family_report_averages_ood_families_only():
+    from depthbench.envs.navigation.embodied import family_report
+
+    def ep(family, success, collision=0.0, timeout=0.0):
+        return {"family": family, "success": success, "collision_failure": collision, "timeout": timeout}
+
+    report = family_report(
+        [ep("mixed", 1.0), ep("forest", 1.0), ep("forest", 0.0, collision=1.0), ep("warehouse", 0.0, timeout=1.0)]
+    )
+    assert report["success_rate"] == {"forest": 0.5, "mixed": 1.0, "warehouse": 0.0}
+    assert report["ood_mean_success_rate"] == pytest.approx(0.25)  # (0.5 + 0.0) / 2, training family excluded
+    assert report["collision_failure_rate"] == 0.25 and report["timeout_rate"] == 0.25
+    with pytest.raises(DepthbenchError, match="no finished"):
+        family_report([])
+
+
+def test_generated_episodes_are_feasible_for_their_robot():
+    """A privileged geodesic follower reaches the goal without touching anything: starts, goals and the 10-40 m
+    geodesics are computed for each episode's own footprint (plus the planning margin) and height."""
+    env = make_task("embodied-nav", num_envs=6, seed=0, overrides=TINY | {"split": "val", "episodes_per_scene": 6})
+    obs, done = env.get_observations(), []
+    for _ in range(600):
+        p = obs["privileged"].numpy()
+        heading_error = np.arctan2(p[:, 2], p[:, 1])
+        action = np.column_stack([np.abs(heading_error) < 0.4, np.clip(3 * heading_error, -1, 1)])
+        obs, _, _, extras = env.step(torch.tensor(action, dtype=torch.float32))
+        done += extras["finished_episodes"]
+        if len(done) >= 6:
+            break
+    assert len(done) >= 6
+    assert all(f["success"] == 1.0 and f["collision_failure"] == 0.0 for f in done)
+    assert all(f["path_length"] >= 10.0 - env.cfg["success_distance_m"] - 1e-6 for f in done)
