@@ -93,6 +93,13 @@ def validate(cfg: dict[str, Any]) -> None:
             raise DepthbenchError(f"config '{key}' must be a positive integer, got {cfg[key]!r}")
     if cfg["encoder"]["mode"] not in ("auto", "frozen", "finetune", "partial"):
         raise DepthbenchError(f"encoder.mode must be auto, frozen, finetune or partial, got {cfg['encoder']['mode']!r}")
+    recurrent = cfg["ppo"]["actor"].get("rnn_type") or cfg["ppo"]["critic"].get("rnn_type")
+    mini_batches = cfg["ppo"]["algorithm"]["num_mini_batches"]
+    if recurrent and cfg["num_envs"] % mini_batches:
+        raise DepthbenchError(
+            f"num_envs ({cfg['num_envs']}) must be a multiple of ppo.algorithm.num_mini_batches ({mini_batches}): "
+            "rsl-rl splits recurrent rollouts by environment"
+        )
     from depthbench.noise import build_noise
 
     build_noise(str(cfg["train_noise"]))  # unknown noise names fail here with the noise library's message

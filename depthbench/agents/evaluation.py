@@ -8,6 +8,7 @@ cf. habitat-baselines' per-episode-id bookkeeping).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -40,11 +41,12 @@ def summarize_episodes(records: Sequence[dict[str, Any]], *, seed: int = 0) -> d
                 keys.append(key)
             if isinstance(value, bool):
                 indicators.add(key)
+    # NaN marks "undefined for this episode" (grasp time_to_lift_s when nothing was lifted): left out of that metric
+    values = {key: [float(r[key]) for r in records if key in r and not math.isnan(float(r[key]))] for key in keys}
     return {
-        metric_name(key): stats.summarize(
-            [float(r[key]) for r in records if key in r], indicator=key in indicators, seed=seed
-        )
+        metric_name(key): stats.summarize(values[key], indicator=key in indicators, seed=seed)
         for key in keys
+        if values[key]
     }
 
 
