@@ -277,3 +277,23 @@ def test_bad_input_is_a_one_line_error(argv, message, tmp_path, capsys):
     assert code == 2
     assert err.count("\n") == 0
     assert message in err
+
+
+def test_finetuned_encoder_trains_inside_the_actor_at_its_lr_multiplier(tmp_path):
+    cfg = tiny_cfg(
+        iterations=1,
+        save_interval=1,
+        **{"encoder.name": "defm-resnet18", "encoder.weights": "none", "encoder.mode": "finetune"},
+    )
+    manifest = training.train(cfg, tmp_path / "ft", show_progress=False)
+    assert manifest["encoder"]["label"] == "defm-resnet18 (RANDOM INIT)"
+    assert manifest["encoder"]["lr_multiplier"] == 0.1  # the encoders' fine-tuning default
+    checkpoint = torch.load(tmp_path / "ft/checkpoints/model_1.pt", weights_only=False)
+    groups = checkpoint["optimizer_state_dict"]["param_groups"]
+    base_lr = groups[0]["lr"]
+    backbone = [g for g in groups if g.get("lr_multiplier") == 0.1]
+    assert len(backbone) == 1 and backbone[0]["lr"] == pytest.approx(0.1 * base_lr)
+    from depthbench.encoders import create
+
+    n_backbone = len(list(create("defm-resnet18", mode="finetune").backbone.parameters()))
+    assert len(backbone[0]["params"]) == n_backbone  # every backbone parameter, nothing else, at the reduced rate

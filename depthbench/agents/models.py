@@ -117,11 +117,25 @@ class DepthModel(MLPModel):
         if self.obs_groups:
             parts.append(self.obs_normalizer(torch.cat([obs[g] for g in self.obs_groups], dim=-1)))
         for group in self.image_groups:
-            parts.append(encode_cameras(self.encoder, obs[group]))
+            parts.append(self._encode_valid(obs[group], masks))
         latent = torch.cat(parts, dim=-1)
         if self.rnn_type is not None:
             latent = self.rnn(latent, masks, hidden_state).squeeze(0)
         return latent
+
+    def _encode_valid(self, depth_m: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
+        """Encode depth; for padded recurrent batches (T, B, ...) only the valid steps, not the padding.
+
+        rsl-rl pads every trajectory to the rollout length, so with short episodes most of a padded batch is zeros:
+        running the encoder on valid steps only keeps a PPO epoch at one encoder pass per collected sample.
+        """
+        if masks is None or not self.is_recurrent:
+            return encode_cameras(self.encoder, depth_m)
+        valid = masks.bool()
+        features = encode_cameras(self.encoder, depth_m[valid])
+        out = features.new_zeros(*valid.shape, features.shape[-1])
+        out[valid] = features
+        return out
 
     def reset(self, dones: torch.Tensor | None = None, hidden_state: HiddenState = None) -> None:
         if self.rnn_type is not None:

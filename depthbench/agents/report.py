@@ -89,7 +89,9 @@ def ablation_rows(ablation: dict[str, Any]) -> list[dict[str, Any]]:
                 "success_rate_ci95": f"{sr['ci95'][0]:.4f}..{sr['ci95'][1]:.4f}",
                 "seed_sr_ci95": "{:.4f}..{:.4f}".format(*r["seed_success_rate"]["ci95"]),
                 "spl": r["metrics"]["spl"]["mean"] if "spl" in r["metrics"] else "",
-                "robustness_drop": drop["mean"] if drop else "",
+                "robustness_drop": ""
+                if not drop
+                else ("n/a (SR_clean = 0)" if math.isnan(drop["mean"]) else drop["mean"]),
             }
         )
     return rows

@@ -153,7 +153,7 @@ class PolicySetup:
         self.needs_depth = kind != "teacher"
         self.encoder_kwargs = agent_config.encoder_create_kwargs(cfg)
         frozen = agent_config.encoder_mode(cfg) == "frozen"
-        self.frozen_encoder = create(**self.encoder_kwargs) if self.needs_depth and frozen else None
+        self.frozen_encoder = create(**self.encoder_kwargs).to(cfg["device"]) if self.needs_depth and frozen else None
         self.encoder_info: dict[str, Any] = {}
 
     def describe_encoder(self, runner: OnPolicyRunner) -> dict[str, Any]:
@@ -254,7 +254,7 @@ def train(
     teacher_cfg = teacher_data["depthbench"]["config"] if teacher_data else None
     seed = int(cfg["seed"])
     seed_everything(seed)
-    noise_generator = torch.Generator().manual_seed(seed)
+    noise_generator = torch.Generator(device=cfg["device"]).manual_seed(seed)
     setup = PolicySetup(cfg, kind=kind, teacher_cfg=teacher_cfg)
 
     total = int(cfg["iterations"])

@@ -55,6 +55,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--split", help="task split: train|val|test (default: config, test)")
     evaluate.add_argument("--num-envs", type=int, help="parallel envs during evaluation")
     evaluate.add_argument("--seed", type=int, default=0, help="evaluation seed (episodes drawn from it)")
+    evaluate.add_argument("--device", help="cpu or cuda (default: the device the run trained on)")
     evaluate.add_argument("--out", help="metrics JSON path (default: RUN/eval/<noise>.json)")
     evaluate.add_argument("--no-progress", action="store_true")
     evaluate.set_defaults(func=_eval)
