@@ -297,3 +297,29 @@ def test_finetuned_encoder_trains_inside_the_actor_at_its_lr_multiplier(tmp_path
 
     n_backbone = len(list(create("defm-resnet18", mode="finetune").backbone.parameters()))
     assert len(backbone[0]["params"]) == n_backbone  # every backbone parameter, nothing else, at the reduced rate
+
+
+def test_recurrent_update_recomputes_rollout_log_probs_exactly(monkeypatch):
+    """Before any gradient step, PPO's padded recurrent batches (encoder on valid steps only, GRU from the stored
+    hidden states) must reproduce the rollout's log-probabilities and values: the importance ratio starts at 1."""
+    setup = training.PolicySetup(tiny_cfg(**{"encoder.name": "scratch-cnn"}), kind="ppo")
+    env = setup.make_env(seed=1, noise_spec="clean", split=None, num_envs=2, generator=torch.Generator())
+    runner = setup.runner(env, log_dir=None)
+    diffs = []
+
+    def check(self):
+        for batch in self.storage.recurrent_mini_batch_generator(self.num_mini_batches, 1):
+            self.actor(
+                batch.observations, masks=batch.masks, hidden_state=batch.hidden_states[0], stochastic_output=True
+            )
+            log_prob = self.actor.get_output_log_prob(batch.actions)
+            values = self.critic(batch.observations, masks=batch.masks, hidden_state=batch.hidden_states[1])
+            diffs.append(float((log_prob - batch.old_actions_log_prob.squeeze(-1)).abs().max()))
+            diffs.append(float((values - batch.values).abs().max()))
+        self.storage.clear()
+        return {"value": 0.0, "surrogate": 0.0, "entropy": 0.0}
+
+    monkeypatch.setattr(EncoderPPO, "update", check)
+    runner.learn(num_learning_iterations=2)
+    assert len(diffs) == 2 * 2 * 2  # 2 iterations x 2 mini-batches x (log-prob, value)
+    assert max(diffs) < 1e-5

@@ -349,6 +349,7 @@ def train(
         logger.writer.flush()
     manifest["status"] = "finished"
     manifest["train_wall_time_s_this_session"] = time.perf_counter() - started
+    manifest["throughput"] = _throughput(run_dir / PROGRESS)
     write_json_atomic(manifest_path, manifest)
     return manifest
 
@@ -398,6 +399,14 @@ def _save(
         "logger": logger.state(),
     }
     torch_save_atomic(data, path)
+
+
+def _throughput(progress_path: Path) -> dict[str, float]:
+    """End-to-end training speed (rollout incl. noise and encoder, plus PPO update) from the iteration timings."""
+    rows = [json.loads(line) for line in progress_path.read_text().splitlines() if line.strip()]
+    steps = rows[-1]["env_steps"]  # progress.jsonl always starts at iteration 1 (resumed runs keep earlier rows)
+    seconds = sum(r["iteration_time_s"] for r in rows)
+    return {"env_steps": float(steps), "seconds": seconds, "env_steps_per_s": steps / seconds if seconds else 0.0}
 
 
 def _truncate_progress(path: Path, iterations: int) -> None:

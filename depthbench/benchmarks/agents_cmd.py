@@ -188,9 +188,20 @@ def _print_done(manifest: dict[str, Any], run_dir: Path) -> None:
         f"{manifest['kind']} run finished: {manifest['iterations_done']} iterations, encoder "
         f"{manifest['encoder']['label']} ({manifest['encoder']['weights_provenance']})"
     )
+    speed = manifest["throughput"]
+    print(
+        f"throughput: {speed['env_steps_per_s']:,.0f} env-steps/s end to end ({speed['env_steps']:,.0f} steps, "
+        f"{speed['seconds']:.1f} s of rollout + update, torch threads {torch_threads()})"
+    )
     print(f"checkpoint: {manifest['checkpoint']}")
     print(f"evaluate:   depthbench eval {manifest['task']} --checkpoint {manifest['checkpoint']}")
     print(f"tensorboard --logdir {run_dir / 'tensorboard'}")
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def _eval(args: argparse.Namespace) -> int:
