@@ -49,5 +49,8 @@ def test_smoke_train_eval_report(task, tmp_path):
     report = build_report(tmp_path)
     assert (report["out"] / "report.md").read_text().count(f"| {task} |") == 1
     assert "learning_curves.png" in report["images"]
+    if cfg["eval"]["group_by"]:
+        groups_csv = (report["out"] / "groups.csv").read_text().splitlines()
+        assert len(groups_csv) == 1 + len(result["groups"])
     if task == "anymal-ladder":
         assert any(name.startswith("ladder_grid_") for name in report["images"])

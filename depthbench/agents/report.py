@@ -71,6 +71,24 @@ def results_rows(metrics: list[tuple[Path, dict[str, Any]]], root: Path) -> list
     return rows
 
 
+def group_rows(metrics: list[tuple[Path, dict[str, Any]]], root: Path) -> list[dict[str, Any]]:
+    """One row per group of every evaluation that has `eval.group_by` breakdowns."""
+    rows = []
+    for path, data in metrics:
+        for group in data["groups"]:
+            rows.append(
+                {
+                    "file": str(path.relative_to(root)),
+                    "encoder": data["encoder"]["label"],
+                    "eval_noise": data["eval_noise"],
+                    "group": ", ".join(f"{k}={v}" for k, v in group["key"].items()),
+                    "episodes": group["episodes"],
+                    "SR [95% CI]": _fmt(group["metrics"].get("success_rate")),
+                }
+            )
+    return rows
+
+
 def ablation_rows(ablation: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for r in ablation["rows"]:
@@ -327,6 +345,15 @@ def build_report(runs_dir: str | Path, out: str | Path | None = None) -> dict[st
                     "normalized_to_teacher",
                 ],
             ),
+            "",
+        ]
+    breakdown = group_rows(found["metrics"], runs_dir)
+    _write_csv(out / "groups.csv", breakdown)
+    if breakdown:
+        sections += [
+            "## Breakdowns (scene family, ladder cell)",
+            "",
+            _markdown_table(breakdown, ["file", "encoder", "eval_noise", "group", "episodes", "SR [95% CI]"]),
             "",
         ]
     provenance = sorted({(r["encoder"], r["weights_provenance"]) for r in results + abl_rows})
