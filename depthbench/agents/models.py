@@ -24,8 +24,8 @@ GRID_CELLS = 3  # frozen features keep a 3x3 layout grid, like the encoders' def
 def frozen_features(output: Any) -> torch.Tensor:
     """What a frozen backbone hands the policy: global embedding + its finest dense map average-pooled to 3x3.
 
-    These are exactly the inputs of the encoders' "global+grid" head, whose single linear layer is then learned as the
-    policy MLP's first layer, so the head still trains while the backbone runs once per env step outside autograd.
+    These are exactly the inputs of the encoders' "global+grid" head, a single linear layer, which the policy network's
+    input layer (MLP or GRU) subsumes: the head still trains while the backbone runs once per step outside autograd.
     """
     grid = F.adaptive_avg_pool2d(output.dense[0], GRID_CELLS).flatten(1)
     return torch.cat([output.global_embedding, grid], dim=1)
