@@ -75,15 +75,14 @@ def resolve_config(
     cfg = apply_preset(cfg, preset)
     cfg["preset"] = preset
     for key, value in (flags or {}).items():
-        if value is not None:
-            cfg = apply_overrides(cfg, [f"{key}={_yaml_scalar(value)}"])
+        if value is not None:  # typed values from argparse: merged as they are, no YAML re-parsing
+            nested: dict[str, Any] = {key.split(".")[-1]: value}
+            for part in reversed(key.split(".")[:-1]):
+                nested = {part: nested}
+            cfg = merge(cfg, nested)
     cfg = apply_overrides(cfg, overrides)
     validate(cfg)
     return cfg
-
-
-def _yaml_scalar(value: Any) -> str:
-    return "null" if value is None else str(value)
 
 
 def validate(cfg: dict[str, Any]) -> None:
