@@ -15,7 +15,7 @@ from typing import Any
 
 from depthbench.agents import stats
 from depthbench.agents.config import SCRATCH_ENCODER, resolve_config
-from depthbench.agents.evaluation import evaluate_checkpoint, write_metrics
+from depthbench.agents.evaluation import evaluate_checkpoint, summarize_episodes, write_metrics
 from depthbench.agents.training import MANIFEST, train, write_json_atomic
 from depthbench.errors import DepthbenchError
 
@@ -139,8 +139,6 @@ def summarize_ablation(out: str | Path) -> dict[str, Any]:
                     per_seed.setdefault(eval_noise, []).append(metrics["metrics"]["success_rate"]["mean"])
             clean = [float(r["success"]) for r in pooled.get(CLEAN, [])]
             for eval_noise, records in pooled.items():
-                from depthbench.agents.evaluation import summarize_episodes
-
                 successes = [float(r["success"]) for r in records]
                 row: dict[str, Any] = {
                     "encoder": encoder,

@@ -62,11 +62,9 @@ def resolve_config(
     task: str, *, preset: str | None = None, flags: dict[str, Any] | None = None, overrides: list[str] | None = None
 ) -> dict[str, Any]:
     """The full run config: agent YAML <- preset <- CLI flags (dotted keys) <- `--set` overrides."""
-    from depthbench.envs import get_task
+    from depthbench.envs import get_task, task_config
 
     get_task(task)  # unknown task -> one clear error before anything else
-    from depthbench.envs import task_config
-
     cfg = agent_config(task)
     if cfg.get("task") != task:
         raise DepthbenchError(f"configs/agents/{task}.yaml must have 'task: {task}'")
