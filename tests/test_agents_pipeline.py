@@ -323,3 +323,68 @@ def test_recurrent_update_recomputes_rollout_log_probs_exactly(monkeypatch):
     runner.learn(num_learning_iterations=2)
     assert len(diffs) == 2 * 2 * 2  # 2 iterations x 2 mini-batches x (log-prob, value)
     assert max(diffs) < 1e-5
+
+
+def test_eval_normalizes_to_a_teacher_evaluation(scratch_run, teacher_run, tmp_path):
+    teacher_json = tmp_path / "teacher.json"
+    assert (
+        main(
+            [
+                "eval",
+                TASK,
+                "--checkpoint",
+                str(teacher_run),
+                "--episodes",
+                "4",
+                "--no-progress",
+                "--out",
+                str(teacher_json),
+            ]
+        )
+        == 0
+    )
+    teacher = json.loads(teacher_json.read_text())
+    assert teacher["encoder"]["label"] == "privileged teacher (no depth)"
+    student_json = tmp_path / "student.json"
+    assert (
+        main(
+            [
+                "eval",
+                TASK,
+                "--checkpoint",
+                str(scratch_run),
+                "--episodes",
+                "4",
+                "--no-progress",
+                "--teacher-metrics",
+                str(teacher_json),
+                "--out",
+                str(student_json),
+            ]
+        )
+        == 0
+    )
+    student = json.loads(student_json.read_text())
+    validate_metrics(student)
+    teacher_sr = teacher["metrics"]["success_rate"]["mean"]
+    norm = student["normalized_to_teacher"]["mean"]
+    if teacher_sr > 0:
+        assert norm == pytest.approx(student["metrics"]["success_rate"]["mean"] / teacher_sr)
+    else:
+        assert norm != norm  # NaN: undefined against a teacher that never succeeds
+    assert (
+        main(
+            [
+                "eval",
+                TASK,
+                "--checkpoint",
+                str(scratch_run),
+                "--teacher-metrics",
+                str(tmp_path / "no.json"),
+                "--episodes",
+                "2",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )

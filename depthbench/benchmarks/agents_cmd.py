@@ -56,7 +56,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--num-envs", type=int, help="parallel envs during evaluation")
     evaluate.add_argument("--seed", type=int, default=0, help="evaluation seed (episodes drawn from it)")
     evaluate.add_argument("--device", help="cpu or cuda (default: the device the run trained on)")
-    evaluate.add_argument("--out", help="metrics JSON path (default: RUN/eval/<noise>.json)")
+    evaluate.add_argument("--out", help="metrics JSON path (default: RUN/eval/<noise>_<split>.json)")
+    evaluate.add_argument(
+        "--teacher-metrics",
+        help="a teacher's metrics JSON (same task and split): adds SR "
+        "normalized to the teacher (distilled students get it automatically)",
+    )
     evaluate.add_argument("--no-progress", action="store_true")
     evaluate.set_defaults(func=_eval)
 
@@ -228,12 +233,32 @@ def _eval(args: argparse.Namespace) -> int:
         num_envs=args.num_envs,
         show_progress=not args.no_progress,
     )
+    if args.teacher_metrics:
+        add_teacher_reference(result, Path(args.teacher_metrics))
     run_dir = checkpoint.parent.parent
     out = Path(args.out) if args.out else eval_path(run_dir, f"{result['eval_noise']}_{result['split']}")
     write_metrics(result, out)
     _print_metrics(result)
     print(f"metrics: {out}")
     return 0
+
+
+def add_teacher_reference(result: dict[str, Any], teacher_path: Path) -> None:
+    """SR / teacher SR from a teacher evaluation on the same task and split, with its bootstrap CI."""
+    from depthbench.agents.evaluation import normalized_success
+    from depthbench.errors import DepthbenchError
+
+    if not teacher_path.is_file():
+        raise DepthbenchError(f"teacher metrics not found: {teacher_path}")
+    teacher = json.loads(teacher_path.read_text())
+    if (teacher.get("task"), teacher.get("split")) != (result["task"], result["split"]):
+        raise DepthbenchError(
+            f"{teacher_path} evaluates {teacher.get('task')}/{teacher.get('split')}, not "
+            f"{result['task']}/{result['split']}"
+        )
+    records = json.loads((teacher_path.parent / teacher["episode_records_file"]).read_text())
+    result["teacher"] = {"metrics": teacher["metrics"], "source": str(teacher_path)}
+    result["normalized_to_teacher"] = normalized_success(result["episode_records"], records, seed=result["eval_seed"])
 
 
 def _print_metrics(result: dict[str, Any]) -> None:
