@@ -307,6 +307,7 @@ def test_recurrent_update_recomputes_rollout_log_probs_exactly(monkeypatch):
     runner = setup.runner(env, log_dir=None)
     diffs = []
 
+    @torch.no_grad()
     def check(self):
         for batch in self.storage.recurrent_mini_batch_generator(self.num_mini_batches, 1):
             self.actor(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,11 @@ from rich.console import Console
 from rich.table import Table
 
 PRESETS_HELP = "cpu-smoke (~1 min), cpu-small (< 1 h on 2 cores), paper (GPU); see `depthbench list`"
+
+
+def _console() -> Console:
+    """Tables at the terminal's width, or 140 columns when output goes to a file or CI log (rich would use 80)."""
+    return Console(width=shutil.get_terminal_size((140, 24)).columns)
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -275,7 +281,7 @@ def _print_metrics(result: dict[str, Any]) -> None:
         table.add_row(name, _fmt(estimate), estimate["method"])
     if "normalized_to_teacher" in result:
         table.add_row("SR / teacher SR", _fmt(result["normalized_to_teacher"]), "bootstrap-ratio")
-    Console().print(table)
+    _console().print(table)
     for group in result["groups"]:
         key = ", ".join(f"{k}={v}" for k, v in group["key"].items())
         print(f"  {key}: SR {_fmt(group['metrics'].get('success_rate'))} ({group['episodes']} episodes)")
@@ -346,7 +352,7 @@ def _print_ablation(results: dict[str, Any]) -> None:
             _fmt(row["metrics"].get("spl")),
             _fmt(row.get("robustness_drop")) if "robustness_drop" in row else "-",
         )
-    Console().print(table)
+    _console().print(table)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -386,7 +392,7 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
-    console = Console()
+    console = _console()
     for section, rows in data.items():
         table = Table(title=section)
         table.add_column("name")
