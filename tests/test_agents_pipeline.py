@@ -277,3 +277,115 @@ def test_bad_input_is_a_one_line_error(argv, message, tmp_path, capsys):
     assert code == 2
     assert err.count("\n") == 0
     assert message in err
+
+
+def test_finetuned_encoder_trains_inside_the_actor_at_its_lr_multiplier(tmp_path):
+    cfg = tiny_cfg(
+        iterations=1,
+        save_interval=1,
+        **{"encoder.name": "defm-resnet18", "encoder.weights": "none", "encoder.mode": "finetune"},
+    )
+    manifest = training.train(cfg, tmp_path / "ft", show_progress=False)
+    assert manifest["encoder"]["label"] == "defm-resnet18 (RANDOM INIT)"
+    assert manifest["encoder"]["lr_multiplier"] == 0.1  # the encoders' fine-tuning default
+    checkpoint = torch.load(tmp_path / "ft/checkpoints/model_1.pt", weights_only=False)
+    groups = checkpoint["optimizer_state_dict"]["param_groups"]
+    base_lr = groups[0]["lr"]
+    backbone = [g for g in groups if g.get("lr_multiplier") == 0.1]
+    assert len(backbone) == 1 and backbone[0]["lr"] == pytest.approx(0.1 * base_lr)
+    from depthbench.encoders import create
+
+    n_backbone = len(list(create("defm-resnet18", mode="finetune").backbone.parameters()))
+    assert len(backbone[0]["params"]) == n_backbone  # every backbone parameter, nothing else, at the reduced rate
+
+
+def test_recurrent_update_recomputes_rollout_log_probs_exactly(monkeypatch):
+    """Before any gradient step, PPO's padded recurrent batches (encoder on valid steps only, GRU from the stored
+    hidden states) must reproduce the rollout's log-probabilities and values: the importance ratio starts at 1."""
+    setup = training.PolicySetup(tiny_cfg(**{"encoder.name": "scratch-cnn"}), kind="ppo")
+    env = setup.make_env(seed=1, noise_spec="clean", split=None, num_envs=2, generator=torch.Generator())
+    runner = setup.runner(env, log_dir=None)
+    diffs = []
+
+    @torch.no_grad()
+    def check(self):
+        for batch in self.storage.recurrent_mini_batch_generator(self.num_mini_batches, 1):
+            self.actor(
+                batch.observations, masks=batch.masks, hidden_state=batch.hidden_states[0], stochastic_output=True
+            )
+            log_prob = self.actor.get_output_log_prob(batch.actions)
+            values = self.critic(batch.observations, masks=batch.masks, hidden_state=batch.hidden_states[1])
+            diffs.append(float((log_prob - batch.old_actions_log_prob.squeeze(-1)).abs().max()))
+            diffs.append(float((values - batch.values).abs().max()))
+        self.storage.clear()
+        return {"value": 0.0, "surrogate": 0.0, "entropy": 0.0}
+
+    monkeypatch.setattr(EncoderPPO, "update", check)
+    runner.learn(num_learning_iterations=2)
+    assert len(diffs) == 2 * 2 * 2  # 2 iterations x 2 mini-batches x (log-prob, value)
+    assert max(diffs) < 1e-5
+
+
+def test_eval_normalizes_to_a_teacher_evaluation(scratch_run, teacher_run, tmp_path):
+    teacher_json = tmp_path / "teacher.json"
+    assert (
+        main(
+            [
+                "eval",
+                TASK,
+                "--checkpoint",
+                str(teacher_run),
+                "--episodes",
+                "4",
+                "--no-progress",
+                "--out",
+                str(teacher_json),
+            ]
+        )
+        == 0
+    )
+    teacher = json.loads(teacher_json.read_text())
+    assert teacher["encoder"]["label"] == "privileged teacher (no depth)"
+    student_json = tmp_path / "student.json"
+    assert (
+        main(
+            [
+                "eval",
+                TASK,
+                "--checkpoint",
+                str(scratch_run),
+                "--episodes",
+                "4",
+                "--no-progress",
+                "--teacher-metrics",
+                str(teacher_json),
+                "--out",
+                str(student_json),
+            ]
+        )
+        == 0
+    )
+    student = json.loads(student_json.read_text())
+    validate_metrics(student)
+    teacher_sr = teacher["metrics"]["success_rate"]["mean"]
+    norm = student["normalized_to_teacher"]["mean"]
+    if teacher_sr > 0:
+        assert norm == pytest.approx(student["metrics"]["success_rate"]["mean"] / teacher_sr)
+    else:
+        assert norm != norm  # NaN: undefined against a teacher that never succeeds
+    assert (
+        main(
+            [
+                "eval",
+                TASK,
+                "--checkpoint",
+                str(scratch_run),
+                "--teacher-metrics",
+                str(tmp_path / "no.json"),
+                "--episodes",
+                "2",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )

@@ -109,3 +109,55 @@ def test_scaled_lr_group_survives_ppo_adaptive_schedule_and_reload():
     for group in fresh.param_groups:
         group["lr"] = 2e-4
     assert fresh.param_groups[1]["lr"] == pytest.approx(2e-5)
+
+
+def _write_eval(path, seed, successes):
+    from depthbench.agents.evaluation import write_metrics
+
+    records = [{"env_id": 0, "success": s, "spl": 0.5 * s} for s in successes]
+    write_metrics(
+        {
+            "schema": "depthbench.metrics/1",
+            "task": "pointnav",
+            "kind": "ppo",
+            "checkpoint": "c.pt",
+            "iterations": 1,
+            "split": "test",
+            "eval_noise": "clean",
+            "train_noise": "clean",
+            "train_seed": seed,
+            "eval_seed": 0,
+            "episodes": len(records),
+            "deterministic": False,
+            "encoder": {
+                "name": "defm-resnet18",
+                "label": "defm-resnet18 (RANDOM INIT)",
+                "weights_provenance": "random-init",
+            },
+            "metrics": summarize_episodes(records),
+            "groups": [],
+            "config": {},
+            "versions": {},
+            "episode_records": records,
+        },
+        path,
+    )
+
+
+def test_report_pools_evaluations_over_training_seeds(tmp_path):
+    from depthbench.agents.report import build_report
+
+    _write_eval(tmp_path / "s0" / "clean.json", 0, [1.0, 1.0, 0.0, 0.0])  # SR 0.5
+    _write_eval(tmp_path / "s1" / "clean.json", 1, [1.0, 1.0, 1.0, 0.0])  # SR 0.75
+    report = build_report(tmp_path)
+    lines = (report["out"] / "seeds.csv").read_text().splitlines()
+    assert len(lines) == 2
+    row = dict(zip(lines[0].split(","), lines[1].split(","), strict=True))
+    assert row["encoder"] == "defm-resnet18 (RANDOM INIT)"
+    assert (row["seeds"], row["episodes"], float(row["success_rate"])) == ("2", "8", 0.625)
+    lo, hi = stats.wilson_interval(5, 8)
+    assert row["success_rate_ci95"] == f"{lo:.4f}..{hi:.4f}"
+    seed_lo, seed_hi = stats.t_interval([0.5, 0.75])
+    assert row["seed_sr_ci95"] == f"{seed_lo:.4f}..{seed_hi:.4f}"
+    markdown = (report["out"] / "report.md").read_text()
+    assert "defm-resnet18 (RANDOM INIT)" in markdown and "| defm-resnet18 |" not in markdown

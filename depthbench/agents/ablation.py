@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from depthbench.agents import stats
-from depthbench.agents.config import resolve_config
-from depthbench.agents.evaluation import evaluate_checkpoint, write_metrics
+from depthbench.agents.config import SCRATCH_ENCODER, resolve_config
+from depthbench.agents.evaluation import evaluate_checkpoint, summarize_episodes, write_metrics
 from depthbench.agents.training import MANIFEST, train, write_json_atomic
 from depthbench.errors import DepthbenchError
 
@@ -90,7 +90,7 @@ def run_ablation(
                 status = json.loads(manifest_path.read_text())["status"] if manifest_path.is_file() else None
                 if status != "finished":
                     flags = {"encoder.name": encoder, "train_noise": train_noise, "seed": seed}
-                    if weights is not None:
+                    if weights is not None and encoder != SCRATCH_ENCODER:  # scratch-cnn has no pretrained weights
                         flags["encoder.weights"] = weights
                     cfg = resolve_config(task, preset=preset, flags=flags, overrides=overrides)
                     log(f"cell {run_dir.name}: {'resuming' if status else 'training'}")
@@ -139,8 +139,6 @@ def summarize_ablation(out: str | Path) -> dict[str, Any]:
                     per_seed.setdefault(eval_noise, []).append(metrics["metrics"]["success_rate"]["mean"])
             clean = [float(r["success"]) for r in pooled.get(CLEAN, [])]
             for eval_noise, records in pooled.items():
-                from depthbench.agents.evaluation import summarize_episodes
-
                 successes = [float(r["success"]) for r in records]
                 row: dict[str, Any] = {
                     "encoder": encoder,

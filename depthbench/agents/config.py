@@ -62,11 +62,9 @@ def resolve_config(
     task: str, *, preset: str | None = None, flags: dict[str, Any] | None = None, overrides: list[str] | None = None
 ) -> dict[str, Any]:
     """The full run config: agent YAML <- preset <- CLI flags (dotted keys) <- `--set` overrides."""
-    from depthbench.envs import get_task
+    from depthbench.envs import get_task, task_config
 
     get_task(task)  # unknown task -> one clear error before anything else
-    from depthbench.envs import task_config
-
     cfg = agent_config(task)
     if cfg.get("task") != task:
         raise DepthbenchError(f"configs/agents/{task}.yaml must have 'task: {task}'")
@@ -75,15 +73,14 @@ def resolve_config(
     cfg = apply_preset(cfg, preset)
     cfg["preset"] = preset
     for key, value in (flags or {}).items():
-        if value is not None:
-            cfg = apply_overrides(cfg, [f"{key}={_yaml_scalar(value)}"])
+        if value is not None:  # typed values from argparse: merged as they are, no YAML re-parsing
+            nested: dict[str, Any] = {key.split(".")[-1]: value}
+            for part in reversed(key.split(".")[:-1]):
+                nested = {part: nested}
+            cfg = merge(cfg, nested)
     cfg = apply_overrides(cfg, overrides)
     validate(cfg)
     return cfg
-
-
-def _yaml_scalar(value: Any) -> str:
-    return "null" if value is None else str(value)
 
 
 def validate(cfg: dict[str, Any]) -> None:
@@ -93,6 +90,13 @@ def validate(cfg: dict[str, Any]) -> None:
             raise DepthbenchError(f"config '{key}' must be a positive integer, got {cfg[key]!r}")
     if cfg["encoder"]["mode"] not in ("auto", "frozen", "finetune", "partial"):
         raise DepthbenchError(f"encoder.mode must be auto, frozen, finetune or partial, got {cfg['encoder']['mode']!r}")
+    recurrent = cfg["ppo"]["actor"].get("rnn_type") or cfg["ppo"]["critic"].get("rnn_type")
+    mini_batches = cfg["ppo"]["algorithm"]["num_mini_batches"]
+    if recurrent and cfg["num_envs"] % mini_batches:
+        raise DepthbenchError(
+            f"num_envs ({cfg['num_envs']}) must be a multiple of ppo.algorithm.num_mini_batches ({mini_batches}): "
+            "rsl-rl splits recurrent rollouts by environment"
+        )
     from depthbench.noise import build_noise
 
     build_noise(str(cfg["train_noise"]))  # unknown noise names fail here with the noise library's message

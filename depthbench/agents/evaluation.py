@@ -8,6 +8,7 @@ cf. habitat-baselines' per-episode-id bookkeeping).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -40,11 +41,12 @@ def summarize_episodes(records: Sequence[dict[str, Any]], *, seed: int = 0) -> d
                 keys.append(key)
             if isinstance(value, bool):
                 indicators.add(key)
+    # NaN marks "undefined for this episode" (grasp time_to_lift_s when nothing was lifted): left out of that metric
+    values = {key: [float(r[key]) for r in records if key in r and not math.isnan(float(r[key]))] for key in keys}
     return {
-        metric_name(key): stats.summarize(
-            [float(r[key]) for r in records if key in r], indicator=key in indicators, seed=seed
-        )
+        metric_name(key): stats.summarize(values[key], indicator=key in indicators, seed=seed)
         for key in keys
+        if values[key]
     }
 
 
@@ -111,12 +113,13 @@ def evaluate_checkpoint(
     split: str | None = None,
     seed: int = 0,
     num_envs: int | None = None,
+    device: str | None = None,
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Metrics of one checkpoint (and, for a distilled student, of its teacher on the same episodes)."""
     data = load_checkpoint(checkpoint)
     meta = data["depthbench"]
-    cfg = meta["config"]
+    cfg = with_device(meta["config"], device)
     eval_cfg = cfg["eval"]
     noise = eval_noise if eval_noise is not None else eval_cfg["noise"]
     episodes = int(episodes if episodes is not None else eval_cfg["episodes"])
@@ -128,7 +131,7 @@ def evaluate_checkpoint(
     seed_everything(EVAL_SEED_OFFSET + seed)  # stochastic policies sample from the global torch RNG
     setup = PolicySetup(cfg, kind=meta["kind"], teacher_cfg=_teacher_cfg(meta))
     _restore_frozen_encoder(setup, meta)
-    generator = torch.Generator().manual_seed(EVAL_SEED_OFFSET + seed)
+    generator = torch.Generator(device=cfg["device"]).manual_seed(EVAL_SEED_OFFSET + seed)
     env = setup.make_env(
         seed=EVAL_SEED_OFFSET + seed, noise_spec=noise, split=split, num_envs=num_envs, generator=generator
     )
@@ -181,6 +184,14 @@ def evaluate_checkpoint(
         result["normalized_to_teacher"] = normalized_success(records, teacher_records, seed=seed)
     result["episode_records"] = records
     return result
+
+
+def with_device(cfg: dict[str, Any], device: str | None) -> dict[str, Any]:
+    """The run config on `device` (default: where it trained); a CUDA run on a machine without CUDA is an error."""
+    cfg = {**cfg, "device": device or cfg["device"]}
+    if str(cfg["device"]).startswith("cuda") and not torch.cuda.is_available():
+        raise DepthbenchError(f"this run used device '{cfg['device']}' but CUDA is not available; pass --device cpu")
+    return cfg
 
 
 def normalized_success(student: Sequence[dict], teacher: Sequence[dict], *, seed: int = 0) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 
 from depthbench.agents.config import FEATURE_GROUP
-from depthbench.agents.evaluation import _restore_frozen_encoder, _teacher_cfg
+from depthbench.agents.evaluation import _restore_frozen_encoder, _teacher_cfg, with_device
 from depthbench.agents.models import DepthModel, frozen_features, trainable_features
 from depthbench.agents.training import PolicySetup, load_checkpoint, write_json_atomic
 from depthbench.errors import DepthbenchError
@@ -78,7 +78,7 @@ def _policy_from_checkpoint(checkpoint: str | Path) -> tuple[ExportablePolicy, d
     meta = data["depthbench"]
     if meta["kind"] == "teacher":
         raise DepthbenchError("a privileged teacher needs simulator state; export a depth policy or distilled student")
-    cfg = meta["config"]
+    cfg = with_device(meta["config"], "cpu")  # the exported graph is device-neutral; trace it on the CPU
     setup = PolicySetup(cfg, kind=meta["kind"], teacher_cfg=_teacher_cfg(meta))
     _restore_frozen_encoder(setup, meta)
     env = setup.make_env(seed=0, noise_spec="clean", split=None, num_envs=1, generator=torch.Generator())

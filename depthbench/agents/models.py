@@ -24,8 +24,8 @@ GRID_CELLS = 3  # frozen features keep a 3x3 layout grid, like the encoders' def
 def frozen_features(output: Any) -> torch.Tensor:
     """What a frozen backbone hands the policy: global embedding + its finest dense map average-pooled to 3x3.
 
-    These are exactly the inputs of the encoders' "global+grid" head, whose single linear layer is then learned as the
-    policy MLP's first layer, so the head still trains while the backbone runs once per env step outside autograd.
+    These are exactly the inputs of the encoders' "global+grid" head, a single linear layer, which the policy network's
+    input layer (MLP or GRU) subsumes: the head still trains while the backbone runs once per step outside autograd.
     """
     grid = F.adaptive_avg_pool2d(output.dense[0], GRID_CELLS).flatten(1)
     return torch.cat([output.global_embedding, grid], dim=1)
@@ -117,11 +117,25 @@ class DepthModel(MLPModel):
         if self.obs_groups:
             parts.append(self.obs_normalizer(torch.cat([obs[g] for g in self.obs_groups], dim=-1)))
         for group in self.image_groups:
-            parts.append(encode_cameras(self.encoder, obs[group]))
+            parts.append(self._encode_valid(obs[group], masks))
         latent = torch.cat(parts, dim=-1)
         if self.rnn_type is not None:
             latent = self.rnn(latent, masks, hidden_state).squeeze(0)
         return latent
+
+    def _encode_valid(self, depth_m: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
+        """Encode depth; for padded recurrent batches (T, B, ...) only the valid steps, not the padding.
+
+        rsl-rl pads every trajectory to the rollout length, so with short episodes most of a padded batch is zeros:
+        running the encoder on valid steps only keeps a PPO epoch at one encoder pass per collected sample.
+        """
+        if masks is None or not self.is_recurrent:
+            return encode_cameras(self.encoder, depth_m)
+        valid = masks.bool()
+        features = encode_cameras(self.encoder, depth_m[valid])
+        out = features.new_zeros(*valid.shape, features.shape[-1])
+        out[valid] = features
+        return out
 
     def reset(self, dones: torch.Tensor | None = None, hidden_state: HiddenState = None) -> None:
         if self.rnn_type is not None:

@@ -71,6 +71,71 @@ def results_rows(metrics: list[tuple[Path, dict[str, Any]]], root: Path) -> list
     return rows
 
 
+def group_rows(metrics: list[tuple[Path, dict[str, Any]]], root: Path) -> list[dict[str, Any]]:
+    """One row per group of every evaluation that has `eval.group_by` breakdowns."""
+    rows = []
+    for path, data in metrics:
+        for group in data["groups"]:
+            rows.append(
+                {
+                    "file": str(path.relative_to(root)),
+                    "encoder": data["encoder"]["label"],
+                    "eval_noise": data["eval_noise"],
+                    "group": ", ".join(f"{k}={v}" for k, v in group["key"].items()),
+                    "episodes": group["episodes"],
+                    "SR [95% CI]": _fmt(group["metrics"].get("success_rate")),
+                }
+            )
+    return rows
+
+
+def seed_rows(metrics: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Evaluations that differ only in the training seed, pooled: SR over all their episodes (Wilson) and the
+    t-interval over per-seed SRs, the "over episodes and seeds" view of independent training runs."""
+    from depthbench.agents import stats
+
+    pooled: dict[tuple, list[tuple[int, list[float]]]] = {}
+    for path, data in metrics:
+        records_file = path.parent / data.get("episode_records_file", "")
+        if not records_file.is_file():
+            continue
+        successes = [float(r["success"]) for r in json.loads(records_file.read_text())]
+        key = (
+            data["task"],
+            data["kind"],
+            data["encoder"]["label"],
+            data["train_noise"],
+            data["eval_noise"],
+            data["split"],
+        )
+        pooled.setdefault(key, []).append((data["train_seed"], successes))
+    rows = []
+    for key, runs in sorted(pooled.items()):
+        seeds = sorted({seed for seed, _ in runs})
+        if len(seeds) < 2:
+            continue
+        everything = [s for _, successes in runs for s in successes]
+        per_seed = [sum(successes) / len(successes) for _, successes in runs]
+        lo, hi = stats.wilson_interval(sum(everything), len(everything))
+        seed_lo, seed_hi = stats.t_interval(per_seed)
+        rows.append(
+            {
+                "task": key[0],
+                "kind": key[1],
+                "encoder": key[2],
+                "train_noise": key[3],
+                "eval_noise": key[4],
+                "split": key[5],
+                "seeds": len(seeds),
+                "episodes": len(everything),
+                "success_rate": sum(everything) / len(everything),
+                "success_rate_ci95": f"{lo:.4f}..{hi:.4f}",
+                "seed_sr_ci95": f"{seed_lo:.4f}..{seed_hi:.4f}",
+            }
+        )
+    return rows
+
+
 def ablation_rows(ablation: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for r in ablation["rows"]:
@@ -89,7 +154,9 @@ def ablation_rows(ablation: dict[str, Any]) -> list[dict[str, Any]]:
                 "success_rate_ci95": f"{sr['ci95'][0]:.4f}..{sr['ci95'][1]:.4f}",
                 "seed_sr_ci95": "{:.4f}..{:.4f}".format(*r["seed_success_rate"]["ci95"]),
                 "spl": r["metrics"]["spl"]["mean"] if "spl" in r["metrics"] else "",
-                "robustness_drop": drop["mean"] if drop else "",
+                "robustness_drop": ""
+                if not drop
+                else ("n/a (SR_clean = 0)" if math.isnan(drop["mean"]) else drop["mean"]),
             }
         )
     return rows
@@ -325,6 +392,39 @@ def build_report(runs_dir: str | Path, out: str | Path | None = None) -> dict[st
                     "normalized_to_teacher",
                 ],
             ),
+            "",
+        ]
+    across_seeds = seed_rows(found["metrics"])
+    _write_csv(out / "seeds.csv", across_seeds)
+    if across_seeds:
+        sections += [
+            "## Pooled over training seeds",
+            "",
+            _markdown_table(
+                across_seeds,
+                [
+                    "task",
+                    "kind",
+                    "encoder",
+                    "train_noise",
+                    "eval_noise",
+                    "split",
+                    "seeds",
+                    "episodes",
+                    "success_rate",
+                    "success_rate_ci95",
+                    "seed_sr_ci95",
+                ],
+            ),
+            "",
+        ]
+    breakdown = group_rows(found["metrics"], runs_dir)
+    _write_csv(out / "groups.csv", breakdown)
+    if breakdown:
+        sections += [
+            "## Breakdowns (scene family, ladder cell)",
+            "",
+            _markdown_table(breakdown, ["file", "encoder", "eval_noise", "group", "episodes", "SR [95% CI]"]),
             "",
         ]
     provenance = sorted({(r["encoder"], r["weights_provenance"]) for r in results + abl_rows})

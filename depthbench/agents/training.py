@@ -153,7 +153,7 @@ class PolicySetup:
         self.needs_depth = kind != "teacher"
         self.encoder_kwargs = agent_config.encoder_create_kwargs(cfg)
         frozen = agent_config.encoder_mode(cfg) == "frozen"
-        self.frozen_encoder = create(**self.encoder_kwargs) if self.needs_depth and frozen else None
+        self.frozen_encoder = create(**self.encoder_kwargs).to(cfg["device"]) if self.needs_depth and frozen else None
         self.encoder_info: dict[str, Any] = {}
 
     def describe_encoder(self, runner: OnPolicyRunner) -> dict[str, Any]:
@@ -192,6 +192,7 @@ class PolicySetup:
             generator=generator,
             frozen_encoder=self.frozen_encoder,
             encode_batch_size=self.cfg["encoder"]["encode_batch_size"],
+            drop_depth=not self.needs_depth,
         )
 
     def runner(self, env: DepthFeatureWrapper, log_dir: str | None) -> OnPolicyRunner:
@@ -253,7 +254,7 @@ def train(
     teacher_cfg = teacher_data["depthbench"]["config"] if teacher_data else None
     seed = int(cfg["seed"])
     seed_everything(seed)
-    noise_generator = torch.Generator().manual_seed(seed)
+    noise_generator = torch.Generator(device=cfg["device"]).manual_seed(seed)
     setup = PolicySetup(cfg, kind=kind, teacher_cfg=teacher_cfg)
 
     total = int(cfg["iterations"])
@@ -348,6 +349,7 @@ def train(
         logger.writer.flush()
     manifest["status"] = "finished"
     manifest["train_wall_time_s_this_session"] = time.perf_counter() - started
+    manifest["throughput"] = _throughput(run_dir / PROGRESS)
     write_json_atomic(manifest_path, manifest)
     return manifest
 
@@ -397,6 +399,14 @@ def _save(
         "logger": logger.state(),
     }
     torch_save_atomic(data, path)
+
+
+def _throughput(progress_path: Path) -> dict[str, float]:
+    """End-to-end training speed (rollout incl. noise and encoder, plus PPO update) from the iteration timings."""
+    rows = [json.loads(line) for line in progress_path.read_text().splitlines() if line.strip()]
+    steps = rows[-1]["env_steps"]  # progress.jsonl always starts at iteration 1 (resumed runs keep earlier rows)
+    seconds = sum(r["iteration_time_s"] for r in rows)
+    return {"env_steps": float(steps), "seconds": seconds, "env_steps_per_s": steps / seconds if seconds else 0.0}
 
 
 def _truncate_progress(path: Path, iterations: int) -> None:

@@ -32,8 +32,10 @@ class DepthFeatureWrapper(VecEnv):
         generator: torch.Generator,
         frozen_encoder: torch.nn.Module | None = None,
         encode_batch_size: int = 256,
+        drop_depth: bool = False,
     ) -> None:
         self.env = env
+        self.drop_depth = drop_depth  # privileged teachers never look at depth: keep it out of rollout storage
         self.noise = noise
         self.generator = generator
         self.frozen_encoder = frozen_encoder
@@ -70,8 +72,10 @@ class DepthFeatureWrapper(VecEnv):
         names = list(obs.keys())  # iterating a TensorDict walks its batch, not its keys
         if DEPTH_GROUP not in names:
             return obs
-        noisy = self.noise(obs[DEPTH_GROUP], self.generator)
         groups = {key: obs[key] for key in names if key != DEPTH_GROUP}
+        if self.drop_depth:
+            return TensorDict(groups, batch_size=obs.batch_size, device=obs.device)
+        noisy = self.noise(obs[DEPTH_GROUP], self.generator)
         if self.frozen_encoder is None:
             groups[DEPTH_GROUP] = noisy
         else:

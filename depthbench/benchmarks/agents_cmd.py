@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,11 @@ from rich.console import Console
 from rich.table import Table
 
 PRESETS_HELP = "cpu-smoke (~1 min), cpu-small (< 1 h on 2 cores), paper (GPU); see `depthbench list`"
+
+
+def _console() -> Console:
+    """Tables at the terminal's width, or 140 columns when output goes to a file or CI log (rich would use 80)."""
+    return Console(width=shutil.get_terminal_size((140, 24)).columns)
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -55,7 +61,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--split", help="task split: train|val|test (default: config, test)")
     evaluate.add_argument("--num-envs", type=int, help="parallel envs during evaluation")
     evaluate.add_argument("--seed", type=int, default=0, help="evaluation seed (episodes drawn from it)")
-    evaluate.add_argument("--out", help="metrics JSON path (default: RUN/eval/<noise>.json)")
+    evaluate.add_argument("--device", help="cpu or cuda (default: the device the run trained on)")
+    evaluate.add_argument("--out", help="metrics JSON path (default: RUN/eval/<noise>_<split>.json)")
+    evaluate.add_argument(
+        "--teacher-metrics",
+        help="a teacher's metrics JSON (same task and split): adds SR "
+        "normalized to the teacher (distilled students get it automatically)",
+    )
     evaluate.add_argument("--no-progress", action="store_true")
     evaluate.set_defaults(func=_eval)
 
@@ -187,9 +199,20 @@ def _print_done(manifest: dict[str, Any], run_dir: Path) -> None:
         f"{manifest['kind']} run finished: {manifest['iterations_done']} iterations, encoder "
         f"{manifest['encoder']['label']} ({manifest['encoder']['weights_provenance']})"
     )
+    speed = manifest["throughput"]
+    print(
+        f"throughput: {speed['env_steps_per_s']:,.0f} env-steps/s end to end ({speed['env_steps']:,.0f} steps, "
+        f"{speed['seconds']:.1f} s of rollout + update, torch threads {torch_threads()})"
+    )
     print(f"checkpoint: {manifest['checkpoint']}")
     print(f"evaluate:   depthbench eval {manifest['task']} --checkpoint {manifest['checkpoint']}")
     print(f"tensorboard --logdir {run_dir / 'tensorboard'}")
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -216,12 +239,32 @@ def _eval(args: argparse.Namespace) -> int:
         num_envs=args.num_envs,
         show_progress=not args.no_progress,
     )
+    if args.teacher_metrics:
+        add_teacher_reference(result, Path(args.teacher_metrics))
     run_dir = checkpoint.parent.parent
     out = Path(args.out) if args.out else eval_path(run_dir, f"{result['eval_noise']}_{result['split']}")
     write_metrics(result, out)
     _print_metrics(result)
     print(f"metrics: {out}")
     return 0
+
+
+def add_teacher_reference(result: dict[str, Any], teacher_path: Path) -> None:
+    """SR / teacher SR from a teacher evaluation on the same task and split, with its bootstrap CI."""
+    from depthbench.agents.evaluation import normalized_success
+    from depthbench.errors import DepthbenchError
+
+    if not teacher_path.is_file():
+        raise DepthbenchError(f"teacher metrics not found: {teacher_path}")
+    teacher = json.loads(teacher_path.read_text())
+    if (teacher.get("task"), teacher.get("split")) != (result["task"], result["split"]):
+        raise DepthbenchError(
+            f"{teacher_path} evaluates {teacher.get('task')}/{teacher.get('split')}, not "
+            f"{result['task']}/{result['split']}"
+        )
+    records = json.loads((teacher_path.parent / teacher["episode_records_file"]).read_text())
+    result["teacher"] = {"metrics": teacher["metrics"], "source": str(teacher_path)}
+    result["normalized_to_teacher"] = normalized_success(result["episode_records"], records, seed=result["eval_seed"])
 
 
 def _print_metrics(result: dict[str, Any]) -> None:
@@ -238,7 +281,7 @@ def _print_metrics(result: dict[str, Any]) -> None:
         table.add_row(name, _fmt(estimate), estimate["method"])
     if "normalized_to_teacher" in result:
         table.add_row("SR / teacher SR", _fmt(result["normalized_to_teacher"]), "bootstrap-ratio")
-    Console().print(table)
+    _console().print(table)
     for group in result["groups"]:
         key = ", ".join(f"{k}={v}" for k, v in group["key"].items())
         print(f"  {key}: SR {_fmt(group['metrics'].get('success_rate'))} ({group['episodes']} episodes)")
@@ -309,7 +352,7 @@ def _print_ablation(results: dict[str, Any]) -> None:
             _fmt(row["metrics"].get("spl")),
             _fmt(row.get("robustness_drop")) if "robustness_drop" in row else "-",
         )
-    Console().print(table)
+    _console().print(table)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -349,7 +392,7 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
-    console = Console()
+    console = _console()
     for section, rows in data.items():
         table = Table(title=section)
         table.add_column("name")
