@@ -4,10 +4,13 @@ Shared by the MuJoCo tasks (kuka-allegro-grasp, anymal-ladder). A task owns its 
 observations, rewards and resets; this module owns stepping, depth images and per-env model parameters.
 
 Stepping: `mujoco.batch.Batch` (MuJoCo >= 4.0), a C thread pool that releases the GIL, one persistent MjData per
-env. Measured on the 2-core dev box (iiwa 14 + Allegro + table + box, 64 envs, 10 substeps per control step, other
-jobs at load ~0.9): with one 64x64 depth camera, Batch on 2 threads 784 control steps/s, on 1 thread 392/s, a Python
-loop over MjData 389/s; without depth 8730/s, 4360/s and 4050/s. Batch results are bit-identical at any thread
-count (mujoco.batch docstring), so seeded rollouts do not depend on `nthread`.
+env. Measured on the 2-core dev box, 64 envs, 10 substeps per control step, one 64x64 depth camera, control steps/s:
+- quiet box (load ~0.9, first grasp prototype with the arm's meshes in view): Batch on 2 threads 784, on 1 thread
+  392, a Python loop over MjData 389; without depth 8730, 4360, 4050;
+- final grasp scene at 14:19 UTC with other jobs on the second core (load ~3.9): 807, 792, 785; without depth 4794,
+  4773, 5189 (no second core free, so the pool cannot help).
+Batch is kept: twice the loop's rate when a second core is free, never far below it. Its results are bit-identical
+at any thread count (mujoco.batch docstring), so seeded rollouts do not depend on `nthread`.
 
 Depth: a `<rangefinder camera=... data="depth">` sensor per camera: one ray per pixel, planar depth (distance from
 the camera plane) in metres, which this engine returns with "no return" (MuJoCo's -1, or beyond `max_range_m`) as 0.
