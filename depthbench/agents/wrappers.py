@@ -48,6 +48,9 @@ class DepthFeatureWrapper(VecEnv):
         if frozen_encoder is not None:
             frozen_encoder.eval()
             frozen_encoder.requires_grad_(False)
+            # NHWC weights make oneDNN run the CNN's convolutions channels-last (measured 1.3-1.5x faster for
+            # defm-efficientnet-b0 at 64x64 on 2 CPU cores); it changes no parameter values or names.
+            frozen_encoder.to(memory_format=torch.channels_last)
 
     @property
     def episode_length_buf(self) -> torch.Tensor:
