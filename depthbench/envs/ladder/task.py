@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 import torch
 from rsl_rl.env import VecEnv
+from scipy.spatial.transform import Rotation
 from tensordict import TensorDict
 
 from depthbench.envs.ladder import spec as ladder_spec
@@ -69,19 +70,6 @@ PRIVILEGED_DIM = POLICY_DIM + 3 + 3 * NEAREST_RUNGS + 3 * 4 + 1 + 2 + 4
 GOAL_PAST_EDGE_M = 0.6
 STANDING_BASE_HEIGHT_M = 0.45
 SPLITS = ("train", "val", "test")
-
-
-def _quat_to_mat(quat: np.ndarray) -> np.ndarray:
-    """(N, 4) wxyz unit quaternions -> (N, 3, 3) rotation matrices (body -> world)."""
-    w, x, y, z = quat.T
-    return np.stack(
-        [
-            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-        ],
-        -2,
-    )
 
 
 class LadderTask(VecEnv):
@@ -210,7 +198,8 @@ class LadderTask(VecEnv):
     # ------------------------------------------------------------------------------------------- observations
     def _base_state(self) -> tuple[np.ndarray, np.ndarray]:
         """Base position (N, 3) and rotation (N, 3, 3), body -> world."""
-        return self.engine.qpos[:, :3].copy(), _quat_to_mat(self.engine.qpos[:, 3:7])
+        rotation = Rotation.from_quat(self.engine.qpos[:, 3:7], scalar_first=True)  # MuJoCo quaternions are wxyz
+        return self.engine.qpos[:, :3].copy(), rotation.as_matrix()
 
     def _observations(self) -> TensorDict:
         n = self.num_envs
