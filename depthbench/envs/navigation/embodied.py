@@ -16,12 +16,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from rsl_rl.env import VecEnv
 from tensordict import TensorDict
 from tqdm import tqdm
 
 from depthbench.envs import register_task
-from depthbench.envs.navigation.engine import NavEngine, wrap_angle
+from depthbench.envs.navigation.engine import NavEngine, NavVecEnv, wrap_angle
 from depthbench.envs.navigation.episodes import Episode, GeneratorRules, generate_episodes
 from depthbench.envs.navigation.navgrid import NavGrid, clearance_m, scan_scene
 from depthbench.envs.navigation.procedural import EMBODIED_OOD_FAMILIES, EMBODIED_TRAIN_FAMILIES, family_scene
@@ -79,7 +78,7 @@ def sample_embodiment(cfg: dict[str, Any], rng: np.random.Generator) -> dict[str
     return {key: float(rng.uniform(*cfg["embodiment"][key])) for key in EMBODIMENT_KEYS}
 
 
-class EmbodiedNavEnv(VecEnv):
+class EmbodiedNavEnv(NavVecEnv):
     """Observations: 'depth' (N,1,H,W) m from a camera at body height; 'policy' (N, 8): goal distance (m) and angle
     (rad), embodiment (radius m, height m, max speed m/s, max yaw rate rad/s), previous action (vx, wz in [-1, 1]);
     'privileged' (N, 3 + P*P): geodesic distance, descent direction, the robot's own occupancy patch."""
@@ -187,14 +186,6 @@ class EmbodiedNavEnv(VecEnv):
         self.last_action = np.zeros((n, 2))
         self._reset_envs(np.arange(n))
         self._obs = self._observe()
-
-    @property
-    def episode_length_buf(self) -> torch.Tensor:
-        return torch.from_numpy(self.steps)
-
-    @episode_length_buf.setter
-    def episode_length_buf(self, value: torch.Tensor) -> None:
-        self.steps[:] = value.cpu().numpy()
 
     def _reset_envs(self, ids: np.ndarray) -> None:
         e = self.engine

@@ -10,6 +10,8 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import torch
+from rsl_rl.env import VecEnv
 
 from depthbench.envs.navigation.navgrid import FieldCache, GridAtlas, NavGrid
 from depthbench.envs.navigation.raycast import CameraSpec, World, render_naive
@@ -130,3 +132,20 @@ class NavEngine:
         bad_pt = pts[np.arange(len(ids)), np.minimum(first_bad, k - 1)]
         normal = self.atlas.normal_at(self.scene[ids], bad_pt)
         return end, blocked, normal
+
+
+class NavVecEnv(VecEnv):
+    """rsl-rl VecEnv whose step counter lives in a numpy array `self.steps` (the navigation tasks' state is numpy).
+
+    rsl-rl may overwrite episode_length_buf (random initial lengths); the property keeps both views in sync.
+    """
+
+    steps: np.ndarray
+
+    @property
+    def episode_length_buf(self) -> torch.Tensor:
+        return torch.from_numpy(self.steps)
+
+    @episode_length_buf.setter
+    def episode_length_buf(self, value: torch.Tensor) -> None:
+        self.steps[:] = value.cpu().numpy()

@@ -16,12 +16,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from rsl_rl.env import VecEnv
 from tensordict import TensorDict
 from tqdm import tqdm
 
 from depthbench.envs import register_task
-from depthbench.envs.navigation.engine import NavEngine
+from depthbench.envs.navigation.engine import NavEngine, NavVecEnv
 from depthbench.envs.navigation.episodes import Episode, GeneratorRules, generate_episodes, read_dataset
 from depthbench.envs.navigation.navgrid import AgentShape, NavGrid
 from depthbench.envs.navigation.procedural import INDOOR_SIZE_CLASSES, indoor_scene
@@ -178,7 +177,7 @@ def _snap_onto_grid(episode: Episode, grid: NavGrid, tolerance_m: float) -> None
         raise DepthbenchError(f"{where}: start and goal are not connected for this agent (different navmesh islands)")
 
 
-class PointNavEnv(VecEnv):
+class PointNavEnv(NavVecEnv):
     """N PointNav agents stepped together; observations 'depth' (N,1,H,W) m, 'policy' (N,2) goal (distance m,
     angle rad), 'privileged' (N, 3 + P*P): geodesic distance, geodesic descent direction (forward, left), and an
     agent-centred occupancy patch."""
@@ -236,15 +235,6 @@ class PointNavEnv(VecEnv):
         self.start_pose = np.zeros((n, 3))
         self._reset_envs(np.arange(n))
         self._obs = self._observe()
-
-    # rsl-rl may overwrite episode_length_buf (random initial lengths); keep our counter in sync.
-    @property
-    def episode_length_buf(self) -> torch.Tensor:
-        return torch.from_numpy(self.steps)
-
-    @episode_length_buf.setter
-    def episode_length_buf(self, value: torch.Tensor) -> None:
-        self.steps[:] = value.cpu().numpy()
 
     def _next_episodes(self, count: int) -> np.ndarray:
         """Train: uniform random episodes; val/test: the dataset in order, cycling (every episode evaluated)."""
