@@ -113,3 +113,11 @@ def test_bench_reports_one_row_per_spec(capsys):
     for row in report["rows"]:
         assert row["images_per_s"] == pytest.approx(2 / (row["ms_per_batch"] / 1e3))
         assert row["mpixels_per_s"] == pytest.approx(row["images_per_s"] * 64 / 1e6)
+
+
+def test_grasp_students_train_with_the_default_augmentation():
+    from depthbench.config import CONFIG_ROOT, load_yaml
+    from depthbench.noise import DEFAULT_TRAIN_AUGMENTATION, build_noise
+
+    spec = load_yaml(CONFIG_ROOT / "agents" / "kuka-allegro-grasp.yaml")["train_noise"]
+    assert build_noise(spec).spec == build_noise(DEFAULT_TRAIN_AUGMENTATION).spec
