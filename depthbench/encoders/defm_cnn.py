@@ -15,7 +15,7 @@ import torchvision
 from torch import nn
 
 from depthbench.encoders.preprocess import defm_preprocess
-from depthbench.encoders.registry import WeightsSource, register_encoder
+from depthbench.encoders.registry import defm_weights, register_encoder
 
 # name -> (torchvision constructor, BiFPN width); widths from the official configs/defm_<variant>.yaml.
 DEFM_CNN_VARIANTS: dict[str, tuple[str, int]] = {
@@ -175,14 +175,12 @@ class DefmCnn(nn.Module):
 
 
 def _register(variant: str, arch: str, out_channels: int) -> None:
-    filename = f"defm_{variant.replace('-', '_').replace('.', '_')}.pth"
-
     @register_encoder(
         f"defm-{variant}",
         family="defm-cnn",
         summary=f"DeFM {arch} + BiFPN({out_channels}) distilled from DeFM ViT-L/14",
         input_convention="DeFM 3-channel log-depth (C1 0-100 m, C2 0-9 m, C3 per-image), padded to /32",
-        weights={"defm": WeightsSource(filename=filename, hf_repo="leggedrobotics/defm")},
+        weights={"defm": defm_weights(variant)},
     )
     def build() -> DefmCnn:
         return DefmCnn(arch, out_channels)

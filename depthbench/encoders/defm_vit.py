@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from depthbench.encoders.preprocess import defm_preprocess
-from depthbench.encoders.registry import WeightsSource, register_encoder
+from depthbench.encoders.registry import defm_weights, register_encoder
 
 
 class Attention(nn.Module):
@@ -187,14 +187,12 @@ DEFM_VIT_VARIANTS = {"vit-s14": (384, 12, 6), "vit-l14": (1024, 24, 16)}
 
 
 def _register(variant: str, dim: int, depth: int, num_heads: int) -> None:
-    filename = f"defm_{variant.replace('-', '_')}.pth"
-
     @register_encoder(
         f"defm-{variant}",
         family="defm-vit",
         summary=f"DeFM ViT-{variant[4].upper()}/14 (DINOv2-style, {depth} blocks, width {dim}) pre-trained on depth",
         input_convention="DeFM 3-channel log-depth (C1 0-100 m, C2 0-9 m, C3 per-image), resized to /14",
-        weights={"defm": WeightsSource(filename=filename, hf_repo="leggedrobotics/defm")},
+        weights={"defm": defm_weights(variant)},
     )
     def build() -> DinoViT:
         return DinoViT(dim=dim, depth=depth, num_heads=num_heads, preprocess_fn=defm_vit_preprocess)

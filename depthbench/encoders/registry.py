@@ -60,6 +60,15 @@ class WeightsSource:
         return self.url or "(no public download)"
 
 
+DEFM_HF_REPO = "leggedrobotics/defm"  # pinned: the official DeFM weights (files defm_<variant>.pth)
+
+
+def defm_weights(variant: str) -> WeightsSource:
+    """The official checkpoint of DeFM `variant` (e.g. 'regnet-y-1.6gf' -> defm_regnet_y_1_6gf.pth)."""
+    filename = f"defm_{variant.replace('-', '_').replace('.', '_')}.pth"
+    return WeightsSource(filename=filename, hf_repo=DEFM_HF_REPO)
+
+
 @dataclass(frozen=True)
 class EncoderInfo:
     """What `depthbench encoders list` shows about an encoder, and how to build it."""
