@@ -152,14 +152,21 @@ def test_sliding_moves_along_walls_and_no_sliding_stops(tmp_path):
 
 def test_goal_sensors(tmp_path):
     env = room_env(tmp_path, [((1.0, 1.0), 0.0, (3.0, 1.0))])
-    obs = env.get_observations()["policy"][0]
-    assert obs.tolist() == pytest.approx([2.0, 0.0], abs=1e-5)
+    assert env.goal_sensor()[0].tolist() == pytest.approx([2.0, 0.0], abs=1e-6)
+    # policy group: (rho, cos phi, sin phi) and the previous action one-hot (none yet after a reset)
+    assert env.get_observations()["policy"][0].tolist() == pytest.approx([2.0, 1.0, 0.0, 0, 0, 0, 0], abs=1e-5)
     obs, *_ = env.step(torch.tensor([[float(TURN_LEFT)]]))
-    assert obs["policy"][0].tolist() == pytest.approx([2.0, -math.radians(10)], abs=1e-5)  # goal now to the right
+    phi = -math.radians(10)  # goal now to the right
+    assert env.goal_sensor()[0].tolist() == pytest.approx([2.0, phi], abs=1e-6)
+    expected = [2.0, math.cos(phi), math.sin(phi), 0, 0, 1, 0]
+    assert obs["policy"][0].tolist() == pytest.approx(expected, abs=1e-5)
     obs, *_ = env.step(torch.tensor([[float(MOVE_FORWARD)]]))
     forward = np.array([math.cos(math.radians(10)), math.sin(math.radians(10))]) * 0.25
     rel = np.array([2.0, 0.0]) - forward
     assert obs["policy"][0][0].item() == pytest.approx(np.hypot(*rel), abs=1e-5)
+    assert obs["policy"][0][3:].tolist() == [0, 1, 0, 0]
+    obs, *_ = env.step(torch.tensor([[float(STOP)]]))  # ends the episode: the new one starts with no previous action
+    assert obs["policy"][0][3:].tolist() == [0, 0, 0, 0]
 
     polar = make_task(
         "pointnav",
@@ -170,9 +177,9 @@ def test_goal_sensors(tmp_path):
             "dataset": {"path": str(tmp_path / "room.json.gz")},
         },
     )
-    first = polar.get_observations()["policy"].clone()
-    obs, *_ = polar.step(torch.tensor([[float(MOVE_FORWARD)]]))
-    assert torch.equal(obs["policy"], first)  # no GPS: the goal stays in the start frame
+    first = polar.goal_sensor().copy()
+    polar.step(torch.tensor([[float(MOVE_FORWARD)]]))
+    assert np.array_equal(polar.goal_sensor(), first)  # no GPS: the goal stays in the start frame
 
 
 def test_same_seed_gives_identical_episodes_and_observations():
@@ -196,7 +203,7 @@ def test_observation_groups_follow_the_contract():
     obs = env.get_observations()
     assert obs.batch_size == torch.Size([3])
     assert obs["depth"].shape == (3, 1, 32, 32) and obs["depth"].dtype == torch.float32
-    assert obs["policy"].shape == (3, 2)
+    assert obs["policy"].shape == (3, 7)
     assert obs["privileged"].shape == (3, 3 + 11 * 11)
     assert ((obs["depth"] == 0) | ((obs["depth"] > 0) & (obs["depth"] <= 10.0))).all()
     assert env.num_actions == 1
@@ -266,3 +273,12 @@ def test_small_field_cache_recomputes_evicted_fields_identically():
     big, b = rollout(512)
     assert small.engine.fields.capacity == 4 and big.engine.fields.capacity == 512
     assert torch.allclose(a, b)
+
+
+def test_evaluation_order_visits_every_held_out_scene_first():
+    overrides = SMALL | {"split": "test", "scenes": {**SMALL["scenes"], "num_scenes": 3}}
+    env = make_task("pointnav", num_envs=3, overrides=overrides)
+    scenes = [ep.scene_id for ep in env.episodes]
+    assert len(set(scenes)) == 3
+    assert all(len(set(scenes[i : i + 3])) == 3 for i in range(0, len(scenes) - 2, 3))  # round-robin over scenes
+    assert sorted(env.engine.scene.tolist()) == [0, 1, 2]  # the first 3 evaluated episodes: one per scene

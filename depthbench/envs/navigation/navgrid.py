@@ -209,13 +209,16 @@ class GridAtlas:
         self.normal = np.concatenate([g.normal.reshape(2, -1) for g in self.grids], axis=1)
 
     def flat_index(self, grid: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Index into the packed arrays of the cell containing xy (..., 2), and whether xy is inside the grid."""
-        g = np.broadcast_to(grid, xy.shape[:-1])
+        """Index into the packed arrays of the cell containing xy (..., 2), and whether xy is inside the grid.
+
+        `grid` broadcasts against xy.shape[:-1] (e.g. (N, 1) for N agents' K points): per-grid values are looked up
+        at grid's own shape and broadcast afterwards, which keeps a step's (N, K) queries cheap."""
+        g = np.asarray(grid)
         rel = (xy - self.origin[g]) / self.cell
         ix, iy = np.floor(rel[..., 0]).astype(np.int64), np.floor(rel[..., 1]).astype(np.int64)
         ny, nx = self.shape[g, 0], self.shape[g, 1]
         inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
-        local = np.clip(iy, 0, ny - 1) * nx + np.clip(ix, 0, nx - 1)
+        local = np.minimum(np.maximum(iy, 0), ny - 1) * nx + np.minimum(np.maximum(ix, 0), nx - 1)
         return self.offset[g] + local, inside
 
     def is_navigable(self, grid: np.ndarray, xy: np.ndarray) -> np.ndarray:
@@ -258,16 +261,16 @@ class FieldCache:
         return slot
 
     def sample(self, slot: np.ndarray, grid: np.ndarray, xy: np.ndarray) -> np.ndarray:
-        """Bilinear geodesic distance (m) at xy (..., 2) from the fields in `slot` on grids `grid`."""
+        """Bilinear geodesic distance (m) at xy (..., 2) from the fields in `slot` on grids `grid` (both broadcast
+        against xy.shape[:-1], as in GridAtlas.flat_index)."""
         a = self.atlas
-        g = np.broadcast_to(grid, xy.shape[:-1])
-        s = np.broadcast_to(slot, xy.shape[:-1])
+        g, s = np.asarray(grid), np.asarray(slot)
         rel = (xy - a.origin[g]) / a.cell - 0.5
         ny, nx = a.shape[g, 0], a.shape[g, 1]
-        ix = np.clip(np.floor(rel[..., 0]).astype(np.int64), 0, nx - 2)
-        iy = np.clip(np.floor(rel[..., 1]).astype(np.int64), 0, ny - 2)
-        fx = np.clip(rel[..., 0] - ix, 0.0, 1.0)
-        fy = np.clip(rel[..., 1] - iy, 0.0, 1.0)
+        ix = np.minimum(np.maximum(np.floor(rel[..., 0]).astype(np.int64), 0), nx - 2)
+        iy = np.minimum(np.maximum(np.floor(rel[..., 1]).astype(np.int64), 0), ny - 2)
+        fx = np.minimum(np.maximum(rel[..., 0] - ix, 0.0), 1.0)
+        fy = np.minimum(np.maximum(rel[..., 1] - iy, 0.0), 1.0)
         base = iy * nx + ix
         v = self.values
         v00, v01 = v[s, base], v[s, base + 1]

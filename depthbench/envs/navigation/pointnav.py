@@ -157,7 +157,14 @@ def build_dataset(
             fields.append(field)
         scenes.append(scene)
         grids.append(grid)
-    return scenes, grids, episodes, scene_index, fields
+    # Round-robin over scenes (1st episode of every scene, then the 2nd, ...), so that evaluating any prefix of the
+    # val/test episodes covers as many held-out scenes as it can.
+    rank = np.zeros(len(episodes), np.int64)
+    for k in range(len(scenes)):
+        members = np.flatnonzero(np.array(scene_index) == k)
+        rank[members] = np.arange(len(members))
+    order = np.lexsort((scene_index, rank))
+    return scenes, grids, [episodes[i] for i in order], [scene_index[i] for i in order], [fields[i] for i in order]
 
 
 def _snap_onto_grid(episode: Episode, grid: NavGrid, tolerance_m: float) -> None:
@@ -178,9 +185,12 @@ def _snap_onto_grid(episode: Episode, grid: NavGrid, tolerance_m: float) -> None
 
 
 class PointNavEnv(NavVecEnv):
-    """N PointNav agents stepped together; observations 'depth' (N,1,H,W) m, 'policy' (N,2) goal (distance m,
-    angle rad), 'privileged' (N, 3 + P*P): geodesic distance, geodesic descent direction (forward, left), and an
-    agent-centred occupancy patch."""
+    """N PointNav agents stepped together; observations 'depth' (N,1,H,W) m, 'policy' (N,7), 'privileged'
+    (N, 3 + P*P): geodesic distance, geodesic descent direction (forward, left), and an agent-centred occupancy patch.
+
+    'policy' is what habitat-baselines' PointNav policy (PointNavResNetNet) feeds its network: the goal sensor's
+    (rho, phi) as (rho, cos phi, sin phi), so the angle has no jump behind the agent, and the previous action, one-hot
+    (habitat-baselines embeds it; all zero after a reset). `goal_polar` keeps the sensor's raw (rho, phi)."""
 
     def __init__(
         self, cfg: dict[str, Any], num_envs: int, seed: int = 0, device: str = "cpu", renderer: str = "batched"
@@ -233,6 +243,7 @@ class PointNavEnv(NavVecEnv):
         self.start_distance = np.ones(n)
         self.distance = np.zeros(n)
         self.start_pose = np.zeros((n, 3))
+        self.previous_action = np.zeros((n, 4), np.float32)
         self._reset_envs(np.arange(n))
         self._obs = self._observe()
 
@@ -260,6 +271,7 @@ class PointNavEnv(NavVecEnv):
         self.steps[ids] = 0
         self.path_length[ids] = 0.0
         self.collisions[ids] = 0
+        self.previous_action[ids] = 0.0
         self.distance[ids] = e.geodesic(e.xy[ids]) if len(ids) == self.num_envs else e.geodesic()[ids]
         self.start_distance[ids] = self.distance[ids]
         self.start_pose[ids] = np.column_stack([e.xy[ids], e.yaw[ids]])
@@ -267,10 +279,8 @@ class PointNavEnv(NavVecEnv):
     def _observe(self) -> TensorDict:
         e = self.engine
         depth = e.render(self.agent["camera_height_m"])
-        if self.cfg["goal_sensor"] == "gps_compass":
-            goal = e.goal_polar(e.xy, e.yaw)
-        else:  # static goal in the start frame (habitat-lab PointGoalSensor): no GPS/compass updates
-            goal = e.goal_polar(self.start_pose[:, :2], self.start_pose[:, 2])
+        goal = self.goal_sensor()
+        policy = np.column_stack([goal[:, 0], np.cos(goal[:, 1]), np.sin(goal[:, 1]), self.previous_action])
         p = self.cfg["privileged"]
         privileged = np.concatenate(
             [self.distance[:, None], e.geodesic_direction(), e.occupancy_patch(p["patch_cells"], p["patch_cell_m"])], 1
@@ -278,11 +288,19 @@ class PointNavEnv(NavVecEnv):
         return TensorDict(
             {
                 "depth": torch.from_numpy(depth[:, None]),
-                "policy": torch.from_numpy(goal.astype(np.float32)),
+                "policy": torch.from_numpy(policy.astype(np.float32)),
                 "privileged": torch.from_numpy(privileged.astype(np.float32)),
             },
             batch_size=[self.num_envs],
         )
+
+    def goal_sensor(self) -> np.ndarray:
+        """(N, 2) the goal sensor's reading (rho m, phi rad, + = left), as habitat-lab's sensors define it."""
+        e = self.engine
+        if self.cfg["goal_sensor"] == "gps_compass":
+            return e.goal_polar(e.xy, e.yaw)
+        # static goal in the start frame (habitat-lab PointGoalSensor): no GPS/compass updates
+        return e.goal_polar(self.start_pose[:, :2], self.start_pose[:, 2])
 
     def get_observations(self) -> TensorDict:
         return self._obs
@@ -300,6 +318,7 @@ class PointNavEnv(NavVecEnv):
             self.collisions[forward] += collided
             e.xy[forward] = new_xy
         self.steps += 1
+        self.previous_action = np.eye(4, dtype=np.float32)[action]
         previous = self.distance
         self.distance = e.geodesic()
         stop = action == STOP
