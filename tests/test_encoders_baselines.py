@@ -6,6 +6,7 @@ import torchvision
 
 from depthbench.encoders import create, get_encoder_info
 from depthbench.encoders.baselines import IMAGENET_MEAN, IMAGENET_STD
+from depthbench.errors import DepthbenchError
 
 
 def test_scratch_cnn_unit_depth_and_shapes():
@@ -15,6 +16,13 @@ def test_scratch_cnn_unit_depth_and_shapes():
     out = encoder.encode_depth(torch.rand(3, 64, 64) * 8)
     assert out.global_embedding.shape == (3, 512) and out.dense[0].shape == (3, 64, 4, 4)
     assert out.feature.shape == (3, 256) and encoder.lr_multiplier == 0.1
+
+
+def test_scratch_cnn_rejects_images_smaller_than_its_kernels():
+    encoder = create("scratch-cnn")
+    assert encoder.encode_depth(torch.ones(1, 1, 36, 36)).feature.shape[0] == 1  # the smallest size it accepts
+    with pytest.raises(DepthbenchError, match="at least 36x36 px.*got 32x32.*depth.width/height"):
+        encoder.encode_depth(torch.ones(1, 1, 32, 32))
 
 
 def test_imagenet_resnet18_loads_torchvision_file_and_matches_torchvision(tmp_path, monkeypatch):

@@ -17,7 +17,9 @@ from torch import nn
 
 from depthbench.encoders.defm_vit import DinoViT
 from depthbench.encoders.registry import WeightsSource, register_encoder
+from depthbench.errors import DepthbenchError
 
+SCRATCH_CNN_MIN_PX = 36  # smallest input the 8x8/4, 4x4/2, 3x3/1 convolutions accept
 BASELINE_MAX_DEPTH_M = 10.0  # Habitat's default depth sensor range (habitat-lab DepthSensor max_depth)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision ResNet18_Weights.IMAGENET1K_V1 transforms
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -67,6 +69,12 @@ class ScratchCnn(nn.Module):
         return [self.fc]
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        if min(x.shape[-2:]) < SCRATCH_CNN_MIN_PX:
+            height, width = x.shape[-2:]
+            raise DepthbenchError(
+                f"scratch-cnn needs depth images of at least {SCRATCH_CNN_MIN_PX}x{SCRATCH_CNN_MIN_PX} px (its 8/4/3 "
+                f"kernels), got {height}x{width}; raise the task's depth.width/height"
+            )
         dense = F.relu(self.conv3(F.relu(self.conv2(F.relu(self.conv1(x))))))
         return F.relu(self.fc(F.adaptive_avg_pool2d(dense, 4).flatten(1))), [dense]
 
