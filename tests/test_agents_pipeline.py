@@ -135,6 +135,21 @@ def test_resume_after_kill_reproduces_the_uninterrupted_run(tmp_path, monkeypatc
     assert a["episode_records"] == b["episode_records"] and a["metrics"] == b["metrics"]
 
 
+def test_resume_with_more_iterations_extends_a_finished_run_exactly(tmp_path, capsys):
+    training.train(tiny_cfg(iterations=3, save_interval=1), tmp_path / "full", show_progress=False)
+    training.train(tiny_cfg(iterations=2, save_interval=1), tmp_path / "short", show_progress=False)
+    short = ["train", TASK, "--resume", "--out", str(tmp_path / "short"), "--no-progress"]
+    assert main([*short, "--iterations", "1"]) == 2
+    assert "--iterations 1 is below the 2 iterations this run has done" in capsys.readouterr().err
+    assert main([*short, "--iterations", "3"]) == 0
+    full = torch.load(tmp_path / "full/checkpoints/model_3.pt", weights_only=False)
+    extended = torch.load(tmp_path / "short/checkpoints/model_3.pt", weights_only=False)
+    for name, tensor in full["actor_state_dict"].items():
+        assert torch.equal(tensor, extended["actor_state_dict"][name]), name
+    assert read_rows(tmp_path / "full/progress.jsonl") == read_rows(tmp_path / "short/progress.jsonl")
+    assert json.loads((tmp_path / "short/manifest.json").read_text())["config"]["iterations"] == 3
+
+
 def test_distill_student_from_privileged_teacher(teacher_run, tmp_path):
     teacher_manifest = json.loads((teacher_run / "manifest.json").read_text())
     assert teacher_manifest["rsl_rl_train_cfg"]["obs_groups"]["actor"] == ["policy", "privileged"]

@@ -235,8 +235,10 @@ def train(
     teacher_checkpoint: str | Path | None = None,
     command: str = "",
     show_progress: bool = True,
+    iterations: int | None = None,
 ) -> dict[str, Any]:
-    """Train (or resume) one run into `run_dir`; returns the final manifest."""
+    """Train (or resume) one run into `run_dir`; returns the final manifest. With `resume`, `iterations` sets a new
+    total (e.g. to extend a finished run)."""
     run_dir = Path(run_dir)
     manifest_path = run_dir / MANIFEST
     start_ckpt = None
@@ -245,6 +247,12 @@ def train(
             raise DepthbenchError(f"--resume: no {MANIFEST} in {run_dir}; start the run without --resume")
         saved = json.loads(manifest_path.read_text())
         cfg, kind = saved["config"], saved["kind"]
+        if iterations is not None:  # extend (or finish early): chunks are seeded by iteration, so results equal a
+            if iterations < saved["iterations_done"]:  # run started with this many iterations
+                raise DepthbenchError(
+                    f"--iterations {iterations} is below the {saved['iterations_done']} iterations this run has done"
+                )
+            cfg = {**cfg, "iterations": iterations}
         teacher_checkpoint = saved.get("teacher_checkpoint")
         start_ckpt = latest_checkpoint(run_dir)
     elif manifest_path.is_file():
@@ -318,6 +326,7 @@ def train(
         _truncate_progress(run_dir / PROGRESS, done)
         bar.update(done)
         manifest = json.loads(manifest_path.read_text())
+        manifest["config"] = cfg  # the new total when --iterations extended the run
     elif resume:
         _truncate_progress(run_dir / PROGRESS, 0)
     manifest["status"] = "running"

@@ -114,7 +114,9 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--train-noise", help="depth noise spec applied during training, e.g. 'kinect-v1'")
     parser.add_argument("--num-envs", type=int)
-    parser.add_argument("--iterations", type=int, help="PPO/distillation iterations")
+    parser.add_argument(
+        "--iterations", type=int, help="PPO/distillation iterations (with --resume: the new total, to extend a run)"
+    )
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", help="cpu or cuda")
     parser.add_argument("--preset", help=PRESETS_HELP)
@@ -170,7 +172,13 @@ def _train(args: argparse.Namespace) -> int:
         cfg = _resolve(args)
     run_dir = _run_dir(args, cfg, kind) if cfg else Path(args.out)
     manifest = train(
-        cfg, run_dir, kind=kind, resume=args.resume, command=_command_line(), show_progress=not args.no_progress
+        cfg,
+        run_dir,
+        kind=kind,
+        resume=args.resume,
+        command=_command_line(),
+        show_progress=not args.no_progress,
+        iterations=args.iterations if args.resume else None,
     )
     _print_done(manifest, run_dir)
     return 0
@@ -189,6 +197,7 @@ def _distill(args: argparse.Namespace) -> int:
         teacher_checkpoint=args.teacher,
         command=_command_line(),
         show_progress=not args.no_progress,
+        iterations=args.iterations if args.resume else None,
     )
     _print_done(manifest, run_dir)
     return 0
