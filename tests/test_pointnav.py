@@ -282,3 +282,11 @@ def test_evaluation_order_visits_every_held_out_scene_first():
     assert len(set(scenes)) == 3
     assert all(len(set(scenes[i : i + 3])) == 3 for i in range(0, len(scenes) - 2, 3))  # round-robin over scenes
     assert sorted(env.engine.scene.tolist()) == [0, 1, 2]  # the first 3 evaluated episodes: one per scene
+
+
+def test_envs_with_the_same_procedural_config_share_one_dataset():
+    first = make_task("pointnav", num_envs=2, seed=0, overrides=SMALL)
+    again = make_task("pointnav", num_envs=2, seed=1, overrides=SMALL)
+    other = make_task("pointnav", num_envs=2, overrides=SMALL | {"split": "test"})
+    assert again.episodes is first.episodes and again.engine.scenes[0] is first.engine.scenes[0]
+    assert other.episodes is not first.episodes and other.episodes[0].scene_id != first.episodes[0].scene_id

@@ -9,6 +9,8 @@ reward: slack -0.01 + (previous - current geodesic distance) + 2.5 on success.
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import os
 from collections import defaultdict
@@ -167,6 +169,25 @@ def build_dataset(
     return scenes, grids, [episodes[i] for i in order], [scene_index[i] for i in order], [fields[i] for i in order]
 
 
+@functools.lru_cache(maxsize=4)
+def _cached_dataset(key: str) -> tuple[list[Scene], list[NavGrid], list[Episode], list[int], list[np.ndarray | None]]:
+    cfg, agent = json.loads(key)
+    return build_dataset(cfg, agent)
+
+
+def shared_dataset(
+    cfg: dict[str, Any], agent: dict[str, Any]
+) -> tuple[list[Scene], list[NavGrid], list[Episode], list[int], list[np.ndarray | None]]:
+    """`build_dataset`, built once per process for a given configuration and shared (read-only) by every env made
+    from it: training rebuilds its envs every checkpoint interval, and 32 scenes with 1024 geodesic fields take
+    seconds. The geodesic fields list is filled in by the first env that computes them. Dataset files are read
+    afresh every time (they may change on disk)."""
+    if cfg["dataset"]["path"]:
+        return build_dataset(cfg, agent)
+    parts = {key: cfg[key] for key in ("split", "scenes", "dataset", "navmesh")}
+    return _cached_dataset(json.dumps([parts, agent], sort_keys=True))
+
+
 def _snap_onto_grid(episode: Episode, grid: NavGrid, tolerance_m: float) -> None:
     """Move start and goal onto the nearest navigable cell when within `tolerance_m` (the grid and habitat-sim's
     navmesh differ by up to a cell); farther off, or start and goal on different islands, is an error."""
@@ -211,7 +232,7 @@ class PointNavEnv(NavVecEnv):
             max_depth_m=agent["max_depth_m"],
             tilt_deg=agent["camera_tilt_deg"],
         )
-        scenes, grids, self.episodes, scene_index, fields = build_dataset(cfg, agent)
+        scenes, grids, self.episodes, scene_index, fields = shared_dataset(cfg, agent)
         threads = cfg["render_threads"] or min(4, os.cpu_count() or 1)
         self.engine = NavEngine(
             scenes,
