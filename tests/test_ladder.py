@@ -181,6 +181,7 @@ def test_scripted_states_end_episodes_with_success_fall_and_collision_then_autor
     assert log["/ladder/success"] == log["/ladder/fall"] == log["/ladder/collision"] == pytest.approx(1 / 3)
     weights = env.cfg["rewards"]
     assert rewards[0] > weights["platform"] - 10 and rewards[1] < weights["termination"] + 10
+    assert rewards[2] > weights["termination"] + 10  # the collision limit ends the episode without the lump sum
     assert outcomes[0]["angle_deg"] == 70.0 and outcomes[0]["rung_radius_mm"] == pytest.approx(15.0)
     # Autoreset: every env is back at the start, in front of its next grid ladder, with a fresh episode.
     assert np.all(np.abs(engine.qpos[:, 0]) < 1e-9) and np.all(engine.qpos[:, 3] == 1.0)
