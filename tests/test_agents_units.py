@@ -161,3 +161,15 @@ def test_report_pools_evaluations_over_training_seeds(tmp_path):
     assert row["seed_sr_ci95"] == f"{seed_lo:.4f}..{seed_hi:.4f}"
     markdown = (report["out"] / "report.md").read_text()
     assert "defm-resnet18 (RANDOM INIT)" in markdown and "| defm-resnet18 |" not in markdown
+
+
+def test_rolling_mean_weights_iterations_by_their_episodes():
+    from depthbench.agents.report import rolling_mean
+
+    values = [1.0, float("nan"), 0.0, 0.5]
+    episodes = [1, 5, 3, 2]
+    out = rolling_mean(values, episodes, window=2)
+    assert out[0] == 1.0 and out[1] == 1.0  # the NaN iteration carries no weight
+    assert out[2] == 0.0  # (nan * 5 + 0 * 3) / 3
+    assert out[3] == pytest.approx((0.0 * 3 + 0.5 * 2) / 5)
+    assert rolling_mean([float("nan")], [4], window=3)[0] != rolling_mean([float("nan")], [4], window=3)[0]  # NaN

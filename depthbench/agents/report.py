@@ -189,6 +189,18 @@ def _markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
+def rolling_mean(values: list[float], weights: list[float], window: int) -> list[float]:
+    """Trailing mean over `window` iterations, each weighted by its finished episodes (NaN values carry none)."""
+    import numpy as np
+
+    v = np.asarray(values, float)
+    w = np.where(np.isnan(v), 0.0, np.asarray(weights, float))
+    kernel = np.ones(window)
+    total = np.convolve(np.nan_to_num(v) * w, kernel)[: len(v)]
+    count = np.convolve(w, kernel)[: len(v)]
+    return [float(t / c) if c > 0 else float("nan") for t, c in zip(total, count, strict=True)]
+
+
 def plot_learning_curves(runs: list[tuple[Path, dict[str, Any]]], path: Path) -> bool:
     import matplotlib
 
@@ -212,13 +224,18 @@ def plot_learning_curves(runs: list[tuple[Path, dict[str, Any]]], path: Path) ->
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
     for label, rows in curves:
         steps = [r["env_steps"] for r in rows]
-        axes[0].plot(steps, [r.get("mean_reward", float("nan")) for r in rows], label=label)
-        axes[1].plot(steps, [r.get("train_success_rate", float("nan")) for r in rows], label=label)
-    axes[0].set(xlabel="env steps", ylabel="mean episode return", title="Training return")
+        episodes = [r.get("episodes", 0) for r in rows]
+        window = max(1, len(rows) // 50)
+        for ax, key in ((axes[0], "mean_reward"), (axes[1], "train_success_rate")):
+            raw = [r.get(key, float("nan")) for r in rows]
+            (line,) = ax.plot(steps, raw, alpha=0.2, linewidth=0.8)
+            ax.plot(steps, rolling_mean(raw, episodes, window), color=line.get_color(), label=label)
+    smoothing = "episode-weighted mean over 2% of the iterations; faint: per iteration"
+    axes[0].set(xlabel="env steps", ylabel="mean episode return", title=f"Training return\n({smoothing})")
     axes[1].set(
         xlabel="env steps",
         ylabel="success rate (episodes ending in the iteration)",
-        title="Training success",
+        title=f"Training success\n({smoothing})",
         ylim=(-0.02, 1.02),
     )
     axes[1].legend(fontsize=7, loc="best")
