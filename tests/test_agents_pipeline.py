@@ -404,3 +404,17 @@ def test_eval_normalizes_to_a_teacher_evaluation(scratch_run, teacher_run, tmp_p
         )
         == 2
     )
+
+
+def test_eval_deterministic_flag_overrides_the_config(scratch_run, tmp_path):
+    ckpt = str(scratch_run / "checkpoints/model_2.pt")
+    records = []
+    for seed in ("0", "1"):
+        out = tmp_path / f"greedy{seed}.json"
+        args = ["eval", TASK, "--checkpoint", ckpt, "--episodes", "4", "--num-envs", "2", "--seed", seed]
+        assert main([*args, "--deterministic", "--out", str(out), "--no-progress"]) == 0
+        result = json.loads(out.read_text())
+        assert result["deterministic"] is True
+        records.append(json.loads(out.with_name(out.stem + ".episodes.json").read_text()))
+    # the test split runs its episodes in order and greedy actions do not depend on the evaluation seed
+    assert records[0] == records[1]

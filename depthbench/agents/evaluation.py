@@ -115,12 +115,14 @@ def evaluate_checkpoint(
     num_envs: int | None = None,
     device: str | None = None,
     show_progress: bool = True,
+    deterministic: bool | None = None,
 ) -> dict[str, Any]:
-    """Metrics of one checkpoint (and, for a distilled student, of its teacher on the same episodes)."""
+    """Metrics of one checkpoint (and, for a distilled student, of its teacher on the same episodes).
+    `deterministic` None: the config's eval.deterministic."""
     data = load_checkpoint(checkpoint)
     meta = data["depthbench"]
     cfg = with_device(meta["config"], device)
-    eval_cfg = cfg["eval"]
+    eval_cfg = cfg["eval"] if deterministic is None else {**cfg["eval"], "deterministic": deterministic}
     noise = eval_noise if eval_noise is not None else eval_cfg["noise"]
     episodes = int(episodes if episodes is not None else eval_cfg["episodes"])
     split = split if split is not None else eval_cfg["split"]

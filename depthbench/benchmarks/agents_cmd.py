@@ -60,6 +60,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--episodes", type=int, help="episodes to evaluate (default: config)")
     evaluate.add_argument("--split", help="task split: train|val|test (default: config, test)")
     evaluate.add_argument("--num-envs", type=int, help="parallel envs during evaluation")
+    evaluate.add_argument(
+        "--deterministic",
+        action=argparse.BooleanOptionalAction,
+        help="act with the most likely action (--deterministic) or sample (--no-deterministic); default: config "
+        "eval.deterministic. A distilled student's teacher is always evaluated deterministically.",
+    )
     evaluate.add_argument("--seed", type=int, default=0, help="evaluation seed (episodes drawn from it)")
     evaluate.add_argument("--device", help="cpu or cuda (default: the device the run trained on)")
     evaluate.add_argument("--out", help="metrics JSON path (default: RUN/eval/<noise>_<split>.json)")
@@ -247,6 +253,7 @@ def _eval(args: argparse.Namespace) -> int:
         seed=args.seed,
         num_envs=args.num_envs,
         show_progress=not args.no_progress,
+        deterministic=args.deterministic,
     )
     if args.teacher_metrics:
         add_teacher_reference(result, Path(args.teacher_metrics))
