@@ -173,6 +173,10 @@ def test_distill_student_from_privileged_teacher(teacher_run, tmp_path):
     )
     assert code == 0
     student = torch.load(student_dir / "checkpoints/model_2.pt", weights_only=False)
+    # the logit layer keeps nn.Linear's default scale (std 1/sqrt(3 fan_in)), not PPO's x0.01 policy init
+    weights = [v for k, v in student["student_state_dict"].items() if k.startswith("mlp.") and k.endswith("weight")]
+    logits_w = weights[-1]
+    assert logits_w.std().item() > 0.5 / (3 * logits_w.shape[1]) ** 0.5
     teacher = torch.load(teacher_ckpt, weights_only=False)
     for name, tensor in teacher["actor_state_dict"].items():  # the teacher is loaded and never trained
         assert torch.equal(student["teacher_state_dict"][name], tensor)
