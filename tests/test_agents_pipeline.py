@@ -190,6 +190,9 @@ def test_distill_student_from_privileged_teacher(teacher_run, tmp_path):
     if teacher_sr > 0:
         assert norm["mean"] == pytest.approx(student_sr / teacher_sr)
     write_metrics(result, tmp_path / "student.json")
+    # a distillation run knows its teacher: --resume needs no --teacher, and --iterations extends it
+    assert main(["distill", TASK, "--resume", "--iterations", "3", "--out", str(student_dir), "--no-progress"]) == 0
+    assert json.loads((student_dir / "manifest.json").read_text())["iterations_done"] == 3
 
 
 def test_onnx_export_matches_pytorch(scratch_run, tmp_path):
@@ -288,6 +291,7 @@ def test_ablation_skips_finished_cells_and_continues(tmp_path, monkeypatch):
         (["train", TASK, "--preset", "huge"], "unknown preset 'huge'"),
         (["eval", TASK, "--checkpoint", "/nonexistent/model_1.pt"], "checkpoint not found"),
         (["distill", TASK, "--teacher", "/nonexistent/t.pt", "--iterations", "1"], "checkpoint not found"),
+        (["distill", TASK, "--iterations", "1"], "distill needs --teacher CHECKPOINT"),
     ],
 )
 def test_bad_input_is_a_one_line_error(argv, message, tmp_path, capsys):

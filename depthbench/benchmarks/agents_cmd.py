@@ -45,7 +45,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "distill", help="distill a privileged teacher into a depth student (rsl-rl DistillationRunner)"
     )
     distill.add_argument("task")
-    distill.add_argument("--teacher", required=True, help="teacher checkpoint from `train --teacher`")
+    distill.add_argument(
+        "--teacher", help="teacher checkpoint from `train --teacher` (required unless --resume: the run knows it)"
+    )
     distill.add_argument("--encoder", help="student's depth encoder name")
     _add_run_flags(distill)
     distill.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -192,7 +194,10 @@ def _train(args: argparse.Namespace) -> int:
 
 def _distill(args: argparse.Namespace) -> int:
     from depthbench.agents.training import train
+    from depthbench.errors import DepthbenchError
 
+    if not args.teacher and not args.resume:
+        raise DepthbenchError("distill needs --teacher CHECKPOINT (a model_*.pt from `train --teacher`)")
     cfg = {} if args.resume and args.out else _resolve(args)
     run_dir = _run_dir(args, cfg, "distillation") if cfg else Path(args.out)
     manifest = train(
