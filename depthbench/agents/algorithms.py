@@ -91,10 +91,6 @@ class EncoderDistillation(Distillation):
         super().__init__(student, teacher, storage, **kwargs)
         if isinstance(student.distribution, CategoricalDistribution):
             self.loss_fn = _cross_entropy_to_teacher_index
-            # Undo the policy-gradient init (logit layer x0.01, for a near-uniform first policy): in supervised
-            # cross-entropy it starves the layers below of gradient. Measured on one PointNav rollout: a GRU student
-            # stayed at the label marginal (0.93 nats) with it and fell to 0.64 in 20 epochs without it.
-            [m for m in student.mlp.modules() if isinstance(m, torch.nn.Linear)][-1].reset_parameters()
         self.optimizer = build_param_groups(self.optimizer, [self.student], self.learning_rate)
 
     def update(self) -> dict[str, float]:

@@ -161,11 +161,12 @@ def build_dataset(
         grids.append(grid)
     # Round-robin over scenes (1st episode of every scene, then the 2nd, ...), so that evaluating any prefix of the
     # val/test episodes covers as many held-out scenes as it can.
-    rank = np.zeros(len(episodes), np.int64)
-    for k in range(len(scenes)):
-        members = np.flatnonzero(np.array(scene_index) == k)
-        rank[members] = np.arange(len(members))
-    order = np.lexsort((scene_index, rank))
+    per_scene = [0] * len(scenes)
+    rank = []
+    for k in scene_index:
+        rank.append(per_scene[k])
+        per_scene[k] += 1
+    order = sorted(range(len(episodes)), key=lambda i: (rank[i], scene_index[i]))
     return scenes, grids, [episodes[i] for i in order], [scene_index[i] for i in order], [fields[i] for i in order]
 
 
