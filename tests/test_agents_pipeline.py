@@ -1,6 +1,7 @@
 """End to end on the real PointNav task: train -> eval -> report, distill, exact resume, ablation bookkeeping, ONNX,
 frozen-encoder wrapper, and one-line errors. Sizes are tiny: these check behaviour, not learning."""
 
+import copy
 import json
 
 import pytest
@@ -193,6 +194,62 @@ def test_distill_student_from_privileged_teacher(teacher_run, tmp_path):
     # a distillation run knows its teacher: --resume needs no --teacher, and --iterations extends it
     assert main(["distill", TASK, "--resume", "--iterations", "3", "--out", str(student_dir), "--no-progress"]) == 0
     assert json.loads((student_dir / "manifest.json").read_text())["iterations_done"] == 3
+
+
+def distill_setup(teacher_run, **flags):
+    teacher = training.load_checkpoint(teacher_run / "checkpoints/model_2.pt")
+    cfg = tiny_cfg(**{"encoder.name": "scratch-cnn", **flags})
+    setup = training.PolicySetup(cfg, kind="distillation", teacher_cfg=teacher["depthbench"]["config"])
+    env = setup.make_env(seed=1, noise_spec="clean", split=None, num_envs=2, generator=torch.Generator())
+    runner = setup.runner(env, log_dir=None)
+    runner.alg.load(teacher, {"teacher": True}, strict=True)
+    return runner.alg, env
+
+
+def test_dagger_mixture_executes_the_teacher_and_kl_stores_its_distribution(teacher_run):
+    alg, env = distill_setup(
+        teacher_run, **{"distillation.algorithm.loss_type": "kl", "distillation.algorithm.dagger_beta_decay": 0.5}
+    )
+    assert alg.storage.privileged_actions.shape == (8, 2, 4)  # the teacher's log-probabilities, not its index
+    obs = env.get_observations()
+    teacher_copy = copy.deepcopy(alg.teacher)
+    with torch.inference_mode():
+        expected_action = teacher_copy(obs)
+        teacher_copy.reset()
+        teacher_copy.logits_output = True
+        expected_log_probs = torch.log_softmax(teacher_copy(obs), dim=-1)
+        assert alg.teacher_action_prob == 1.0  # iteration 0: DAgger's beta_1 = 1, the teacher drives
+        actions = alg.act(obs)
+    assert torch.equal(actions, expected_action)
+    assert torch.allclose(alg.transition.privileged_actions, expected_log_probs)
+    alg.num_updates = 3
+    assert alg.teacher_action_prob == 0.5**3
+
+
+def test_categorical_student_rejects_a_regression_loss(teacher_run):
+    with pytest.raises(DepthbenchError, match="loss_type 'mse' does not fit a categorical student"):
+        distill_setup(teacher_run, **{"distillation.algorithm.loss_type": "mse"})
+
+
+def test_dagger_distillation_resumes_exactly(teacher_run, tmp_path):
+    """DAgger's beta depends on the iteration: a resumed run must continue the schedule, not restart it at 1."""
+    argv = ["distill", TASK, "--teacher", str(teacher_run / "checkpoints/model_2.pt"), "--encoder", "scratch-cnn"]
+    flags = [
+        *[f"--set={o}" for o in TINY],
+        "--set=distillation.algorithm.dagger_beta_decay=0.5",
+        "--set=save_interval=1",
+    ]
+    flags += ["--set=distillation.algorithm.loss_type=kl", "--no-progress"]
+    assert main([*argv, "--iterations", "3", "--out", str(tmp_path / "full"), *flags]) == 0
+    assert main([*argv, "--iterations", "2", "--out", str(tmp_path / "short"), *flags]) == 0
+    assert (
+        main(["distill", TASK, "--resume", "--iterations", "3", "--out", str(tmp_path / "short"), "--no-progress"]) == 0
+    )
+    full = torch.load(tmp_path / "full/checkpoints/model_3.pt", weights_only=False)
+    resumed = torch.load(tmp_path / "short/checkpoints/model_3.pt", weights_only=False)
+    for name, tensor in full["student_state_dict"].items():
+        assert torch.equal(tensor, resumed["student_state_dict"][name]), name
+    assert read_rows(tmp_path / "full/progress.jsonl") == read_rows(tmp_path / "short/progress.jsonl")
 
 
 def test_onnx_export_matches_pytorch(scratch_run, tmp_path):

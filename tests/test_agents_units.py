@@ -7,7 +7,7 @@ import torch
 
 from depthbench.agents import stats
 from depthbench.agents.ablation import robustness_drop
-from depthbench.agents.algorithms import ScaledLrGroup, wrap_scaled_groups
+from depthbench.agents.algorithms import ScaledLrGroup, _kl_teacher_to_student, wrap_scaled_groups
 from depthbench.agents.distributions import CategoricalDistribution
 from depthbench.agents.evaluation import group_episodes, summarize_episodes
 
@@ -173,3 +173,12 @@ def test_rolling_mean_weights_iterations_by_their_episodes():
     assert out[2] == 0.0  # (nan * 5 + 0 * 3) / 3
     assert out[3] == pytest.approx((0.0 * 3 + 0.5 * 2) / 5)
     assert rolling_mean([float("nan")], [4], window=3)[0] != rolling_mean([float("nan")], [4], window=3)[0]  # NaN
+
+
+def test_kl_distillation_loss_is_kl_teacher_to_student():
+    teacher_log_probs = torch.log(torch.tensor([[0.7, 0.1, 0.1, 0.1], [0.25, 0.25, 0.25, 0.25]]))
+    student_logits = torch.log(torch.tensor([[0.4, 0.2, 0.2, 0.2], [0.25, 0.25, 0.25, 0.25]]))
+    # by hand: row 1 = 0.7 ln(0.7/0.4) + 3 * 0.1 ln(0.1/0.2); row 2 = 0
+    expected = (0.7 * math.log(0.7 / 0.4) + 0.3 * math.log(0.5)) / 2
+    assert _kl_teacher_to_student(student_logits, teacher_log_probs).item() == pytest.approx(expected, rel=1e-5)
+    assert _kl_teacher_to_student(teacher_log_probs + 3.0, teacher_log_probs).item() == pytest.approx(0.0, abs=1e-6)

@@ -1,9 +1,10 @@
-"""rsl-rl PPO and Distillation with two additions the benchmark needs and rsl-rl lacks.
+"""rsl-rl PPO and Distillation with the additions the benchmark needs and rsl-rl lacks.
 
 1. In-model depth encoders train with their own learning-rate multiplier (an Adam parameter group). rsl-rl's adaptive
    KL schedule writes one learning rate into every group, so the encoder group scales whatever it is given.
-2. Discrete students are distilled with cross-entropy to the teacher's action (rsl-rl's Distillation regresses the
+2. Discrete students are distilled with cross-entropy or KL to the teacher (rsl-rl's Distillation regresses the
    action value with MSE, which is meaningless for an action index and has no gradient through argmax).
+3. DAgger's teacher/student mixture for the rollouts (rsl-rl's student always acts).
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ from typing import Any
 
 import torch
 from rsl_rl.algorithms import PPO, Distillation
+from tensordict import TensorDict
 
 from depthbench.agents.distributions import CategoricalDistribution
 from depthbench.agents.models import DepthModel
+from depthbench.errors import DepthbenchError
+
+CATEGORICAL_LOSSES = ("cross_entropy", "kl")
 
 
 class ScaledLrGroup(dict):
@@ -85,27 +90,98 @@ class EncoderPPO(PPO):
 
 
 class EncoderDistillation(Distillation):
-    """rsl-rl Distillation with encoder parameter groups and, for categorical students, a cross-entropy loss."""
+    """rsl-rl Distillation with encoder parameter groups, losses for categorical students, and DAgger's mixing.
 
-    def __init__(self, student: DepthModel, teacher: DepthModel, storage: Any, **kwargs: Any) -> None:
-        super().__init__(student, teacher, storage, **kwargs)
-        if isinstance(student.distribution, CategoricalDistribution):
+    Categorical students take `loss_type` "cross_entropy" (to the teacher's greedy action) or "kl"
+    (KL(teacher || student) over the teacher's whole action distribution: Hinton et al. 2015's soft targets; Czarnecki
+    et al. 2019 show student-driven rollouts with this loss are a sound policy-distillation objective). Soft targets
+    also carry the teacher's second choices, which in a corridor-or-door state the student cannot yet tell apart.
+
+    DAgger's mixture policy (Ross et al. 2011, sec. 3: beta_i = p^(i-1)): at iteration i the teacher's greedy action
+    is executed with probability `dagger_beta_decay`^i, per env and step, so early rollouts reach the goal (and teach
+    STOP) while the student is still poor; the student acts alone as beta decays. 0 (rsl-rl's behaviour): the student
+    always acts. Labels are the teacher's either way.
+    """
+
+    def __init__(
+        self,
+        student: DepthModel,
+        teacher: DepthModel,
+        storage: Any,
+        loss_type: str = "mse",
+        dagger_beta_decay: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        self.categorical = isinstance(student.distribution, CategoricalDistribution)
+        if self.categorical != (loss_type in CATEGORICAL_LOSSES):
+            allowed = CATEGORICAL_LOSSES if self.categorical else ("mse", "huber")
+            kind = "categorical" if self.categorical else "continuous"
+            raise DepthbenchError(
+                f"distillation.algorithm.loss_type '{loss_type}' does not fit a {kind} student; use one of {allowed}"
+            )
+        if not 0.0 <= dagger_beta_decay < 1.0:
+            raise DepthbenchError(
+                f"distillation.algorithm.dagger_beta_decay must be in [0, 1), got {dagger_beta_decay}"
+            )
+        super().__init__(student, teacher, storage, loss_type="mse" if self.categorical else loss_type, **kwargs)
+        self.loss_type = loss_type
+        self.dagger_beta_decay = dagger_beta_decay
+        if loss_type == "kl":  # the label is the teacher's log-probabilities, not its action index
+            categories = student.distribution.num_categories
+            storage.privileged_actions = storage.actions.new_zeros(*storage.actions.shape[:-1], categories)
+            self.loss_fn = _kl_teacher_to_student
+        elif loss_type == "cross_entropy":
             self.loss_fn = _cross_entropy_to_teacher_index
         self.optimizer = build_param_groups(self.optimizer, [self.student], self.learning_rate)
 
+    @property
+    def teacher_action_prob(self) -> float:
+        """DAgger's beta for the coming rollout (num_updates = iterations done, restored on resume)."""
+        return self.dagger_beta_decay**self.num_updates if self.dagger_beta_decay > 0 else 0.0
+
+    def act(self, obs: TensorDict) -> torch.Tensor:
+        student_action = self.student(obs, stochastic_output=True).detach()
+        if self.loss_type == "kl":
+            self.teacher.logits_output = True
+            try:
+                logits = self.teacher(obs).detach()
+            finally:
+                self.teacher.logits_output = False
+            self.transition.privileged_actions = torch.log_softmax(logits, dim=-1)
+            teacher_action = self.teacher.distribution.deterministic_output(logits)
+        else:
+            teacher_action = self.teacher(obs).detach()
+            self.transition.privileged_actions = teacher_action
+        actions = student_action
+        beta = self.teacher_action_prob
+        if beta > 0:
+            teacher_acts = torch.rand(actions.shape[0], 1, device=actions.device) < beta
+            actions = torch.where(teacher_acts, teacher_action, student_action)
+        self.transition.actions = actions
+        self.transition.observations = obs
+        return actions
+
     def update(self) -> dict[str, float]:
-        """rsl-rl's update; a categorical student returns logits during it so the loss is cross-entropy."""
-        self.student.logits_output = isinstance(self.student.distribution, CategoricalDistribution)
+        """rsl-rl's update; a categorical student returns logits during it for the cross-entropy / KL loss."""
+        self.student.logits_output = self.categorical
         try:
             return super().update()
         finally:
             self.student.logits_output = False
 
     def load(self, loaded_dict: dict, load_cfg: dict | None, strict: bool) -> bool:
-        result = super().load(loaded_dict, load_cfg, strict)
+        resumes_iteration = super().load(loaded_dict, load_cfg, strict)
+        if resumes_iteration:  # DAgger's beta continues where the run stopped
+            self.num_updates = int(loaded_dict["iter"])
         wrap_scaled_groups(self.optimizer)
-        return result
+        return resumes_iteration
 
 
 def _cross_entropy_to_teacher_index(logits: torch.Tensor, teacher_index: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(logits, teacher_index.squeeze(-1).round().long())
+
+
+def _kl_teacher_to_student(logits: torch.Tensor, teacher_log_probs: torch.Tensor) -> torch.Tensor:
+    """Mean KL(teacher || student) in nats (0 when the student matches the teacher's distribution)."""
+    student_log_probs = torch.log_softmax(logits, dim=-1)
+    return (teacher_log_probs.exp() * (teacher_log_probs - student_log_probs)).sum(-1).mean()
