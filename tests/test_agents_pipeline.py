@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from depthbench.agents import training
+from depthbench.agents import evaluation, training
 from depthbench.agents.ablation import run_ablation
 from depthbench.agents.algorithms import EncoderPPO
 from depthbench.agents.config import resolve_config
@@ -151,7 +151,7 @@ def test_resume_with_more_iterations_extends_a_finished_run_exactly(tmp_path, ca
     assert json.loads((tmp_path / "short/manifest.json").read_text())["config"]["iterations"] == 3
 
 
-def test_distill_student_from_privileged_teacher(teacher_run, tmp_path):
+def test_distill_student_from_privileged_teacher(teacher_run, tmp_path, monkeypatch):
     teacher_manifest = json.loads((teacher_run / "manifest.json").read_text())
     assert teacher_manifest["rsl_rl_train_cfg"]["obs_groups"]["actor"] == ["policy", "privileged"]
     teacher_ckpt = teacher_run / "checkpoints/model_2.pt"
@@ -182,8 +182,21 @@ def test_distill_student_from_privileged_teacher(teacher_run, tmp_path):
     for name, tensor in teacher["actor_state_dict"].items():  # the teacher is loaded and never trained
         assert torch.equal(student["teacher_state_dict"][name], tensor)
     rows = read_rows(student_dir / "progress.jsonl")
-    assert all(r["loss_behavior"] > 0 for r in rows)  # cross-entropy to the teacher's action
-    result = evaluate_checkpoint(student_dir / "checkpoints/model_2.pt", episodes=2, num_envs=2, show_progress=False)
+    assert all(r["loss_behavior"] > 0 for r in rows)  # KL(teacher || student), pointnav's default loss
+    modes = []
+    run_episodes = evaluation.run_episodes
+
+    def recording_run_episodes(*args, **kwargs):
+        modes.append(kwargs["deterministic"])
+        return run_episodes(*args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "run_episodes", recording_run_episodes)
+    checkpoint = student_dir / "checkpoints/model_2.pt"
+    sampled = evaluate_checkpoint(checkpoint, episodes=2, num_envs=2, show_progress=False, deterministic=False)
+    result = evaluate_checkpoint(checkpoint, episodes=2, num_envs=2, show_progress=False)
+    # student then teacher, always in the same mode; a student's default is eval.student_deterministic (greedy)
+    assert modes == [False, False, True, True]
+    assert sampled["deterministic"] is False and result["deterministic"] is True
     assert result["kind"] == "distillation"
     norm = result["normalized_to_teacher"]
     teacher_sr = result["teacher"]["metrics"]["success_rate"]["mean"]

@@ -111,7 +111,7 @@ def test_scaled_lr_group_survives_ppo_adaptive_schedule_and_reload():
     assert fresh.param_groups[1]["lr"] == pytest.approx(2e-5)
 
 
-def _write_eval(path, seed, successes):
+def _write_eval(path, seed, successes, deterministic=False):
     from depthbench.agents.evaluation import write_metrics
 
     records = [{"env_id": 0, "success": s, "spl": 0.5 * s} for s in successes]
@@ -128,7 +128,7 @@ def _write_eval(path, seed, successes):
             "train_seed": seed,
             "eval_seed": 0,
             "episodes": len(records),
-            "deterministic": False,
+            "deterministic": deterministic,
             "encoder": {
                 "name": "defm-resnet18",
                 "label": "defm-resnet18 (RANDOM INIT)",
@@ -149,11 +149,13 @@ def test_report_pools_evaluations_over_training_seeds(tmp_path):
 
     _write_eval(tmp_path / "s0" / "clean.json", 0, [1.0, 1.0, 0.0, 0.0])  # SR 0.5
     _write_eval(tmp_path / "s1" / "clean.json", 1, [1.0, 1.0, 1.0, 0.0])  # SR 0.75
+    _write_eval(tmp_path / "s1" / "short.json", 1, [0.0, 0.0])  # same seed again: the larger evaluation counts
+    _write_eval(tmp_path / "s0" / "greedy.json", 0, [0.0] * 4, deterministic=True)  # other action mode: not pooled
     report = build_report(tmp_path)
     lines = (report["out"] / "seeds.csv").read_text().splitlines()
     assert len(lines) == 2
     row = dict(zip(lines[0].split(","), lines[1].split(","), strict=True))
-    assert row["encoder"] == "defm-resnet18 (RANDOM INIT)"
+    assert row["encoder"] == "defm-resnet18 (RANDOM INIT)" and row["actions"] == "sampled"
     assert (row["seeds"], row["episodes"], float(row["success_rate"])) == ("2", "8", 0.625)
     lo, hi = stats.wilson_interval(5, 8)
     assert row["success_rate_ci95"] == f"{lo:.4f}..{hi:.4f}"

@@ -117,12 +117,15 @@ def evaluate_checkpoint(
     show_progress: bool = True,
     deterministic: bool | None = None,
 ) -> dict[str, Any]:
-    """Metrics of one checkpoint (and, for a distilled student, of its teacher on the same episodes).
-    `deterministic` None: the config's eval.deterministic."""
+    """Metrics of one checkpoint (and, for a distilled student, of its teacher on the same episodes, acting in the
+    same mode: greedy against greedy, sampled against sampled). `deterministic` None: the config's
+    eval.deterministic, or eval.student_deterministic for a distilled student."""
     data = load_checkpoint(checkpoint)
     meta = data["depthbench"]
     cfg = with_device(meta["config"], device)
-    eval_cfg = cfg["eval"] if deterministic is None else {**cfg["eval"], "deterministic": deterministic}
+    if deterministic is None:
+        deterministic = cfg["eval"]["student_deterministic" if meta["kind"] == "distillation" else "deterministic"]
+    eval_cfg = {**cfg["eval"], "deterministic": deterministic}
     noise = eval_noise if eval_noise is not None else eval_cfg["noise"]
     episodes = int(episodes if episodes is not None else eval_cfg["episodes"])
     split = split if split is not None else eval_cfg["split"]
@@ -180,7 +183,12 @@ def evaluate_checkpoint(
         teacher = runner.alg.teacher
         teacher.eval()
         teacher_records = run_episodes(
-            teacher_env, teacher, episodes, deterministic=True, desc="eval teacher", show_progress=show_progress
+            teacher_env,
+            teacher,
+            episodes,
+            deterministic=eval_cfg["deterministic"],
+            desc="eval teacher",
+            show_progress=show_progress,
         )
         result["teacher"] = {"metrics": summarize_episodes(teacher_records, seed=seed)}
         result["normalized_to_teacher"] = normalized_success(records, teacher_records, seed=seed)

@@ -46,6 +46,11 @@ def collect(runs_dir: Path) -> dict[str, list[tuple[Path, dict[str, Any]]]]:
     return found
 
 
+def actions(metrics: dict[str, Any]) -> str:
+    """How the evaluated policy chose actions (a distilled student's teacher acted the same way)."""
+    return "greedy" if metrics["deterministic"] else "sampled"
+
+
 def results_rows(metrics: list[tuple[Path, dict[str, Any]]], root: Path) -> list[dict[str, Any]]:
     rows = []
     for path, data in metrics:
@@ -59,6 +64,8 @@ def results_rows(metrics: list[tuple[Path, dict[str, Any]]], root: Path) -> list
             "eval_noise": data["eval_noise"],
             "split": data["split"],
             "train_seed": data["train_seed"],
+            "iterations": data["iterations"],
+            "actions": actions(data),
             "episodes": data["episodes"],
         }
         for name in MAIN_METRICS:
@@ -107,11 +114,18 @@ def seed_rows(metrics: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]
             data["train_noise"],
             data["eval_noise"],
             data["split"],
+            data["iterations"],
+            actions(data),
         )
         pooled.setdefault(key, []).append((data["train_seed"], successes))
     rows = []
-    for key, runs in sorted(pooled.items()):
-        seeds = sorted({seed for seed, _ in runs})
+    for key, evaluations in sorted(pooled.items()):
+        largest: dict[int, list[float]] = {}  # one evaluation per seed: the one with the most episodes
+        for seed, successes in evaluations:
+            if len(successes) > len(largest.get(seed, [])):
+                largest[seed] = successes
+        runs = sorted(largest.items())
+        seeds = [seed for seed, _ in runs]
         if len(seeds) < 2:
             continue
         everything = [s for _, successes in runs for s in successes]
@@ -126,6 +140,8 @@ def seed_rows(metrics: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]
                 "train_noise": key[3],
                 "eval_noise": key[4],
                 "split": key[5],
+                "iterations": key[6],
+                "actions": key[7],
                 "seeds": len(seeds),
                 "episodes": len(everything),
                 "success_rate": sum(everything) / len(everything),
@@ -403,6 +419,8 @@ def build_report(runs_dir: str | Path, out: str | Path | None = None) -> dict[st
                     "eval_noise",
                     "split",
                     "train_seed",
+                    "iterations",
+                    "actions",
                     "episodes",
                     "SR [95% CI]",
                     "SPL [95% CI]",
@@ -426,6 +444,8 @@ def build_report(runs_dir: str | Path, out: str | Path | None = None) -> dict[st
                     "train_noise",
                     "eval_noise",
                     "split",
+                    "iterations",
+                    "actions",
                     "seeds",
                     "episodes",
                     "success_rate",

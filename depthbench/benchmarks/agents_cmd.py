@@ -66,7 +66,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--deterministic",
         action=argparse.BooleanOptionalAction,
         help="act with the most likely action (--deterministic) or sample (--no-deterministic); default: config "
-        "eval.deterministic. A distilled student's teacher is always evaluated deterministically.",
+        "eval.deterministic (eval.student_deterministic for a distilled student, whose teacher acts in the same mode).",
     )
     evaluate.add_argument("--seed", type=int, default=0, help="evaluation seed (episodes drawn from it)")
     evaluate.add_argument("--device", help="cpu or cuda (default: the device the run trained on)")
