@@ -419,7 +419,7 @@ def test_recurrent_update_recomputes_rollout_log_probs_exactly(monkeypatch):
     assert max(diffs) < 1e-5
 
 
-def test_eval_normalizes_to_a_teacher_evaluation(scratch_run, teacher_run, tmp_path):
+def test_eval_normalizes_to_a_teacher_evaluation(scratch_run, teacher_run, tmp_path, capsys):
     teacher_json = tmp_path / "teacher.json"
     assert (
         main(
@@ -482,6 +482,10 @@ def test_eval_normalizes_to_a_teacher_evaluation(scratch_run, teacher_run, tmp_p
         )
         == 2
     )
+    # SR / teacher SR only compares policies that chose actions the same way
+    mismatched = ["eval", TASK, "--checkpoint", str(scratch_run), "--episodes", "4", "--deterministic"]
+    assert main([*mismatched, "--teacher-metrics", str(teacher_json), "--no-progress"]) == 2
+    assert "acted sampled, this evaluation greedy" in capsys.readouterr().err
 
 
 def test_eval_deterministic_flag_overrides_the_config(scratch_run, tmp_path):

@@ -97,10 +97,10 @@ class EncoderDistillation(Distillation):
     et al. 2019 show student-driven rollouts with this loss are a sound policy-distillation objective). Soft targets
     also carry the teacher's second choices, which in a corridor-or-door state the student cannot yet tell apart.
 
-    DAgger's mixture policy (Ross et al. 2011, sec. 3: beta_i = p^(i-1)): at iteration i the teacher's greedy action
-    is executed with probability `dagger_beta_decay`^i, per env and step, so early rollouts reach the goal (and teach
-    STOP) while the student is still poor; the student acts alone as beta decays. 0 (rsl-rl's behaviour): the student
-    always acts. Labels are the teacher's either way.
+    DAgger's mixture policy (Ross et al. 2011, sec. 3: beta_i = p^(i-1)): at iteration i (from 0) the teacher's
+    greedy action is executed with probability `dagger_beta_decay`^i, per env and step, so early rollouts reach the
+    goal (and teach STOP) while the student is still poor; the student acts alone as beta decays. 0 (rsl-rl's
+    behaviour): the student always acts. Labels are the teacher's either way.
     """
 
     def __init__(

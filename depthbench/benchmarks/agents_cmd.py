@@ -283,6 +283,12 @@ def add_teacher_reference(result: dict[str, Any], teacher_path: Path) -> None:
             f"{teacher_path} evaluates {teacher.get('task')}/{teacher.get('split')}, not "
             f"{result['task']}/{result['split']}"
         )
+    if teacher.get("deterministic") != result["deterministic"]:
+        modes = {True: "greedy", False: "sampled", None: "unknown"}
+        raise DepthbenchError(
+            f"{teacher_path} acted {modes[teacher.get('deterministic')]}, this evaluation "
+            f"{modes[result['deterministic']]}; evaluate both the same way (--deterministic / --no-deterministic)"
+        )
     records = json.loads((teacher_path.parent / teacher["episode_records_file"]).read_text())
     result["teacher"] = {"metrics": teacher["metrics"], "source": str(teacher_path)}
     result["normalized_to_teacher"] = normalized_success(result["episode_records"], records, seed=result["eval_seed"])
@@ -293,7 +299,8 @@ def _print_metrics(result: dict[str, Any]) -> None:
 
     table = Table(
         title=f"{result['task']} | {result['encoder']['label']} | train noise {result['train_noise']} | "
-        f"eval noise {result['eval_noise']} | split {result['split']} | {result['episodes']} episodes"
+        f"eval noise {result['eval_noise']} | split {result['split']} | {result['episodes']} episodes | "
+        f"{'greedy' if result['deterministic'] else 'sampled'} actions"
     )
     table.add_column("metric")
     table.add_column("mean [95% CI]", justify="right")
