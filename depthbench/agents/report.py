@@ -230,8 +230,8 @@ def plot_learning_curves(runs: list[tuple[Path, dict[str, Any]]], path: Path) ->
             continue
         rows = [json.loads(line) for line in progress.read_text().splitlines() if line.strip()]
         if rows:
-            label = (
-                f"{manifest['task']} {manifest['kind']} {manifest['encoder']['label']} "
+            label = (  # the run directory first: it tells apart runs that differ only in hyperparameters
+                f"{run_dir.name}: {manifest['task']} {manifest['kind']} {manifest['encoder']['label']} "
                 f"noise={manifest['train_noise']} s{manifest['seed']}"
             )
             curves.append((label, rows))
