@@ -142,11 +142,7 @@ class EncoderDistillation(Distillation):
     def act(self, obs: TensorDict) -> torch.Tensor:
         student_action = self.student(obs, stochastic_output=True).detach()
         if self.loss_type == "kl":
-            self.teacher.logits_output = True
-            try:
-                logits = self.teacher(obs).detach()
-            finally:
-                self.teacher.logits_output = False
+            logits = self.teacher.logits(obs).detach()
             self.transition.privileged_actions = torch.log_softmax(logits, dim=-1)
             teacher_action = self.teacher.distribution.deterministic_output(logits)
         else:

@@ -107,8 +107,14 @@ class DepthModel(MLPModel):
     ) -> torch.Tensor:
         if self.logits_output and not stochastic_output:
             obs = obs if masks is None or self.is_recurrent else unpad_trajectories(obs, masks)
-            return self.mlp(self.get_latent(obs, masks, hidden_state))
+            return self.logits(obs, masks, hidden_state)
         return super().forward(obs, masks, hidden_state, stochastic_output)
+
+    def logits(
+        self, obs: TensorDict, masks: torch.Tensor | None = None, hidden_state: HiddenState = None
+    ) -> torch.Tensor:
+        """The distribution's raw input (a categorical policy's logits); advances the recurrent state like forward."""
+        return self.mlp(self.get_latent(obs, masks, hidden_state))
 
     def get_latent(
         self, obs: TensorDict, masks: torch.Tensor | None = None, hidden_state: HiddenState = None

@@ -48,7 +48,7 @@ def collect(runs_dir: Path) -> dict[str, list[tuple[Path, dict[str, Any]]]]:
 
 def actions(metrics: dict[str, Any]) -> str:
     """How the evaluated policy chose actions (a distilled student's teacher acted the same way)."""
-    return "greedy" if metrics["deterministic"] else "sampled"
+    return {True: "greedy", False: "sampled"}.get(metrics.get("deterministic"), "unknown")
 
 
 def results_rows(metrics: list[tuple[Path, dict[str, Any]]], root: Path) -> list[dict[str, Any]]:

@@ -273,6 +273,7 @@ def _eval(args: argparse.Namespace) -> int:
 def add_teacher_reference(result: dict[str, Any], teacher_path: Path) -> None:
     """SR / teacher SR from a teacher evaluation on the same task and split, with its bootstrap CI."""
     from depthbench.agents.evaluation import normalized_success
+    from depthbench.agents.report import actions
     from depthbench.errors import DepthbenchError
 
     if not teacher_path.is_file():
@@ -283,11 +284,10 @@ def add_teacher_reference(result: dict[str, Any], teacher_path: Path) -> None:
             f"{teacher_path} evaluates {teacher.get('task')}/{teacher.get('split')}, not "
             f"{result['task']}/{result['split']}"
         )
-    if teacher.get("deterministic") != result["deterministic"]:
-        modes = {True: "greedy", False: "sampled", None: "unknown"}
+    if actions(teacher) != actions(result):
         raise DepthbenchError(
-            f"{teacher_path} acted {modes[teacher.get('deterministic')]}, this evaluation "
-            f"{modes[result['deterministic']]}; evaluate both the same way (--deterministic / --no-deterministic)"
+            f"{teacher_path} acted {actions(teacher)}, this evaluation {actions(result)}; "
+            "evaluate both the same way (--deterministic / --no-deterministic)"
         )
     records = json.loads((teacher_path.parent / teacher["episode_records_file"]).read_text())
     result["teacher"] = {"metrics": teacher["metrics"], "source": str(teacher_path)}
@@ -295,12 +295,12 @@ def add_teacher_reference(result: dict[str, Any], teacher_path: Path) -> None:
 
 
 def _print_metrics(result: dict[str, Any]) -> None:
-    from depthbench.agents.report import _fmt
+    from depthbench.agents.report import _fmt, actions
 
     table = Table(
         title=f"{result['task']} | {result['encoder']['label']} | train noise {result['train_noise']} | "
         f"eval noise {result['eval_noise']} | split {result['split']} | {result['episodes']} episodes | "
-        f"{'greedy' if result['deterministic'] else 'sampled'} actions"
+        f"{actions(result)} actions"
     )
     table.add_column("metric")
     table.add_column("mean [95% CI]", justify="right")
