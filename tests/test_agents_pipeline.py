@@ -69,7 +69,7 @@ def test_train_writes_manifest_progress_and_checkpoints(scratch_run):
     rows = read_rows(scratch_run / "progress.jsonl")
     assert [r["iteration"] for r in rows] == [1, 2]
     assert [r["env_steps"] for r in rows] == [16, 32]  # 2 envs x 8 steps per iteration
-    checkpoint = torch.load(scratch_run / "checkpoints/model_2.pt", weights_only=False)
+    checkpoint = torch.load(scratch_run / "checkpoints/model_2.pt", weights_only=True)
     assert checkpoint["iter"] == 2
     # the in-model encoder trains: its weights are in the actor, with the GRU
     assert any(k.startswith("encoder.") for k in checkpoint["actor_state_dict"])
@@ -125,8 +125,8 @@ def test_resume_after_kill_reproduces_the_uninterrupted_run(tmp_path, monkeypatc
     monkeypatch.setattr(EncoderPPO, "update", update)
     assert main(["train", TASK, "--resume", "--out", str(tmp_path / "killed"), "--no-progress"]) == 0
 
-    full = torch.load(tmp_path / "full/checkpoints/model_3.pt", weights_only=False)
-    resumed = torch.load(tmp_path / "killed/checkpoints/model_3.pt", weights_only=False)
+    full = torch.load(tmp_path / "full/checkpoints/model_3.pt", weights_only=True)
+    resumed = torch.load(tmp_path / "killed/checkpoints/model_3.pt", weights_only=True)
     for key in ("actor_state_dict", "critic_state_dict"):
         for name, tensor in full[key].items():
             assert torch.equal(tensor, resumed[key][name]), name
@@ -143,8 +143,8 @@ def test_resume_with_more_iterations_extends_a_finished_run_exactly(tmp_path, ca
     assert main([*short, "--iterations", "1"]) == 2
     assert "--iterations 1 is below the 2 iterations this run has done" in capsys.readouterr().err
     assert main([*short, "--iterations", "3"]) == 0
-    full = torch.load(tmp_path / "full/checkpoints/model_3.pt", weights_only=False)
-    extended = torch.load(tmp_path / "short/checkpoints/model_3.pt", weights_only=False)
+    full = torch.load(tmp_path / "full/checkpoints/model_3.pt", weights_only=True)
+    extended = torch.load(tmp_path / "short/checkpoints/model_3.pt", weights_only=True)
     for name, tensor in full["actor_state_dict"].items():
         assert torch.equal(tensor, extended["actor_state_dict"][name]), name
     assert read_rows(tmp_path / "full/progress.jsonl") == read_rows(tmp_path / "short/progress.jsonl")
@@ -173,12 +173,12 @@ def test_distill_student_from_privileged_teacher(teacher_run, tmp_path, monkeypa
         ]
     )
     assert code == 0
-    student = torch.load(student_dir / "checkpoints/model_2.pt", weights_only=False)
+    student = torch.load(student_dir / "checkpoints/model_2.pt", weights_only=True)
     # the logit layer keeps nn.Linear's default scale (std 1/sqrt(3 fan_in)), not PPO's x0.01 policy init
     weights = [v for k, v in student["student_state_dict"].items() if k.startswith("mlp.") and k.endswith("weight")]
     logits_w = weights[-1]
     assert logits_w.std().item() > 0.5 / (3 * logits_w.shape[1]) ** 0.5
-    teacher = torch.load(teacher_ckpt, weights_only=False)
+    teacher = torch.load(teacher_ckpt, weights_only=True)
     for name, tensor in teacher["actor_state_dict"].items():  # the teacher is loaded and never trained
         assert torch.equal(student["teacher_state_dict"][name], tensor)
     rows = read_rows(student_dir / "progress.jsonl")
@@ -258,8 +258,8 @@ def test_dagger_distillation_resumes_exactly(teacher_run, tmp_path):
     assert (
         main(["distill", TASK, "--resume", "--iterations", "3", "--out", str(tmp_path / "short"), "--no-progress"]) == 0
     )
-    full = torch.load(tmp_path / "full/checkpoints/model_3.pt", weights_only=False)
-    resumed = torch.load(tmp_path / "short/checkpoints/model_3.pt", weights_only=False)
+    full = torch.load(tmp_path / "full/checkpoints/model_3.pt", weights_only=True)
+    resumed = torch.load(tmp_path / "short/checkpoints/model_3.pt", weights_only=True)
     for name, tensor in full["student_state_dict"].items():
         assert torch.equal(tensor, resumed["student_state_dict"][name]), name
     assert read_rows(tmp_path / "full/progress.jsonl") == read_rows(tmp_path / "short/progress.jsonl")
@@ -304,7 +304,7 @@ def test_frozen_encoder_runs_once_per_env_step_and_random_defm_is_labelled(tmp_p
     assert calls["n"] == 2 + 8
     assert manifest["encoder"]["mode"] == "frozen"
     assert manifest["encoder"]["label"] == "defm-efficientnet-b0 (RANDOM INIT)"
-    checkpoint = torch.load(tmp_path / "frozen/checkpoints/model_1.pt", weights_only=False)
+    checkpoint = torch.load(tmp_path / "frozen/checkpoints/model_1.pt", weights_only=True)
     assert not any(k.startswith("encoder.") for k in checkpoint["actor_state_dict"])
     assert checkpoint["depthbench"]["frozen_encoder_state"] is not None  # random weights travel with the policy
     assert manifest["rsl_rl_train_cfg"]["obs_groups"]["actor"] == ["policy", "depth_features"]
@@ -381,7 +381,7 @@ def test_finetuned_encoder_trains_inside_the_actor_at_its_lr_multiplier(tmp_path
     manifest = training.train(cfg, tmp_path / "ft", show_progress=False)
     assert manifest["encoder"]["label"] == "defm-resnet18 (RANDOM INIT)"
     assert manifest["encoder"]["lr_multiplier"] == 0.1  # the encoders' fine-tuning default
-    checkpoint = torch.load(tmp_path / "ft/checkpoints/model_1.pt", weights_only=False)
+    checkpoint = torch.load(tmp_path / "ft/checkpoints/model_1.pt", weights_only=True)
     groups = checkpoint["optimizer_state_dict"]["param_groups"]
     base_lr = groups[0]["lr"]
     backbone = [g for g in groups if g.get("lr_multiplier") == 0.1]
@@ -500,3 +500,41 @@ def test_eval_deterministic_flag_overrides_the_config(scratch_run, tmp_path):
         records.append(json.loads(out.with_name(out.stem + ".episodes.json").read_text()))
     # the test split runs its episodes in order and greedy actions do not depend on the evaluation seed
     assert records[0] == records[1]
+
+
+class _RunsCodeWhenUnpickled:
+    """A pickle payload: unpickling calls Path.touch(marker), the shape of an attacker's `os.system` call."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        from pathlib import Path
+
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_everywhere(scratch_run, tmp_path, capsys):
+    marker = tmp_path / "code-ran"
+    good = torch.load(scratch_run / "checkpoints/model_2.pt", weights_only=True)  # our own format is weights-only
+    evil = tmp_path / "evil.pt"
+    torch.save({**good, "payload": _RunsCodeWhenUnpickled(marker)}, evil)
+    run_dir = tmp_path / "evil-run"  # a run whose last checkpoint was swapped for the payload, as --resume finds it
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "manifest.json").write_text((scratch_run / "manifest.json").read_text())
+    (run_dir / "checkpoints" / "model_2.pt").write_bytes(evil.read_bytes())
+    commands = [
+        ["eval", TASK, "--checkpoint", str(evil), "--episodes", "2", "--no-progress"],
+        ["export", str(evil), "--out", str(tmp_path / "p.onnx")],
+        ["distill", TASK, "--teacher", str(evil), "--iterations", "1", "--out", str(tmp_path / "d"), "--no-progress"],
+        ["train", TASK, "--resume", "--iterations", "3", "--out", str(run_dir), "--no-progress"],
+    ]
+    for argv in commands:
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "was refused" in err, (argv, err)
+        assert not marker.exists(), f"{argv[0]} ran code from the checkpoint"
+    # the same payload does run under the unsafe loader: the test would catch a regression to weights_only=False
+    torch.load(evil, weights_only=False)
+    assert marker.exists()

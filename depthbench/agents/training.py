@@ -16,6 +16,7 @@ import copy
 import io
 import json
 import os
+import pickle  # only for its UnpicklingError: checkpoints are read by torch's weights-only unpickler
 import random
 import time
 from collections import deque
@@ -60,17 +61,34 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state(noise_generator: torch.Generator) -> dict[str, Any]:
+    """All RNG states as tensors and plain types, so a checkpoint loads with `torch.load(weights_only=True)`."""
+    version, python_state, gauss = random.getstate()
+    numpy_state = np.random.get_state(legacy=False)
     return {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "python": {"version": version, "state": torch.tensor(python_state, dtype=torch.int64), "gauss": gauss},
+        "numpy": {
+            "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
+            "pos": int(numpy_state["state"]["pos"]),
+            "has_gauss": int(numpy_state["has_gauss"]),
+            "gauss": float(numpy_state["gauss"]),
+        },
         "torch": torch.get_rng_state(),
         "noise": noise_generator.get_state(),
     }
 
 
 def set_rng_state(state: dict[str, Any], noise_generator: torch.Generator) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    python = state["python"]
+    random.setstate((python["version"], tuple(int(v) for v in python["state"].tolist()), python["gauss"]))
+    numpy = state["numpy"]
+    np.random.set_state(
+        {
+            "bit_generator": "MT19937",
+            "state": {"key": numpy["key"].numpy().astype(np.uint32), "pos": numpy["pos"]},
+            "has_gauss": numpy["has_gauss"],
+            "gauss": numpy["gauss"],
+        }
+    )
     torch.set_rng_state(state["torch"])
     noise_generator.set_state(state["noise"])
 
@@ -214,13 +232,22 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a policy checkpoint with torch's weights-only unpickler: tensors, containers and plain types only, so a
+    file that would run code when unpickled is refused before anything in it runs."""
     path = Path(path)
     if not path.is_file():
         raise DepthbenchError(f"checkpoint not found: {path}")
     try:
-        data = torch.load(path, weights_only=False, map_location="cpu")
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing to the user
-        raise DepthbenchError(f"checkpoint {path} could not be read ({type(exc).__name__}: {exc})") from None
+        data = torch.load(path, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsupported content"
+        raise DepthbenchError(
+            f"checkpoint {path} was refused: it holds objects other than tensors and plain types, which could run "
+            f"code when loaded ({reason[:160]}); only load checkpoints written by depthbench"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - any read failure means the same thing to the user
+        reason = " ".join(str(exc).split())[:200]
+        raise DepthbenchError(f"checkpoint {path} could not be read ({type(exc).__name__}: {reason})") from None
     if not isinstance(data, dict) or "depthbench" not in data:
         raise DepthbenchError(f"{path} is not a depthbench checkpoint (no 'depthbench' section)")
     return data
