@@ -100,6 +100,23 @@ def test_preview_rejects_rgb_png_in_one_line(tmp_path, capsys):
     assert code == 2 and err.count("\n") == 0 and "single-channel 16-bit" in err
 
 
+@pytest.mark.parametrize(
+    ("write", "message"),
+    [
+        (lambda p: np.save(p, np.full((16, 16), 1500.0, np.float32)), "looks like millimetres, not metres"),
+        (lambda p: np.save(p, np.full((16, 16), 1500, np.uint16)), "looks like millimetres, not metres"),
+        (lambda p: p.write_bytes(b"\x93NUMPY" + b"\xff" * 40), "not a readable .npy array"),
+        (lambda p: np.save(p, np.array([None], dtype=object), allow_pickle=True), "a pickle, an object array"),
+    ],
+    ids=["float-mm", "int-mm", "corrupt", "pickled"],
+)
+def test_preview_rejects_bad_npy_in_one_line(tmp_path, capsys, write, message):
+    write(tmp_path / "d.npy")
+    code = main(["noise", "preview", "clean", "--input", str(tmp_path / "d.npy"), "--out", str(tmp_path / "o.png")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and message in err and not (tmp_path / "o.png").exists()
+
+
 def test_unknown_spec_on_cli_is_one_line_error(tmp_path, capsys):
     assert main(["noise", "preview", "nosuch", "--out", str(tmp_path / "o.png")]) == 2
     err = capsys.readouterr().err.strip()
