@@ -21,7 +21,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise DepthbenchError(f"config file not found: {path}")
     try:
         data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise DepthbenchError(f"config file {path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise DepthbenchError(f"config file {path} must hold a mapping at the top level")

@@ -15,11 +15,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 # Offline robot models for machines without a route to the menagerie download host (see README).
 if [ -z "${MENAGERIE_ROOT:-}" ]; then
-  for candidate in "$repo_root/../shared/menagerie" /work/shared/menagerie; do
-    if [ -d "$candidate" ]; then
-      export MENAGERIE_ROOT="$(cd "$candidate" && pwd)"
-      break
-    fi
-  done
+  candidate="$repo_root/../shared/menagerie"
+  if [ -d "$candidate" ]; then
+    export MENAGERIE_ROOT="$(cd "$candidate" && pwd)"
+  fi
 fi
 export PATH="$repo_root/.venv/bin:$PATH"

@@ -1,6 +1,7 @@
 """Encoder registry and plugins, modes' trainable sets, feature heads, and weights resolution/loading."""
 
 import hashlib
+import re
 
 import pytest
 import torch
@@ -240,7 +241,8 @@ def test_wrong_keys_and_shapes_are_listed(tmp_path):
 def test_unreadable_or_unknown_weights(tmp_path):
     bogus = tmp_path / "bogus.pth"
     bogus.write_text("not a checkpoint")
-    with pytest.raises(DepthbenchError, match="could not read checkpoint"):
+    one_line = f"cannot read weights file {re.escape(str(bogus))} .*pass another --weights PATH"
+    with pytest.raises(DepthbenchError, match=one_line):
         create("scratch-cnn", weights=bogus)
     torch.save(torch.zeros(3), tmp_path / "tensor.pth")
     with pytest.raises(DepthbenchError, match="holds a Tensor, not a state dict"):

@@ -1,7 +1,9 @@
 """`depthbench encoders ...` and `depthbench demo`: outputs and every error path (one line, exit 2)."""
 
+import io
 import json
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -79,6 +81,20 @@ def test_embed_npy_and_png_agree(tmp_path, capsys):
         (lambda d: (np.save(d / "stack.npy", np.ones((2, 4, 4), np.float32)), d / "stack.npy")[1], "one \\(H, W\\)"),
         (lambda d: ((d / "depth.exr").write_text("x"), d / "depth.exr")[1], "unsupported depth file type"),
         (lambda d: (np.save(d / "neg.npy", -np.ones((40, 40), np.float32)), d / "neg.npy")[1], "negative values"),
+        # corrupt, pickled and mislabelled files: never unpickled, never a traceback
+        (lambda d: _write(d / "noise.npy", bytes(range(256)) * 8), "not a readable .npy array"),
+        (lambda d: _write(d / "cut.npy", _npy_bytes(np.ones((40, 40), np.float32))[:100]), "not a readable .npy"),
+        (lambda d: _pickled_npy(d / "obj.npy"), "no plain .npy array: a pickle"),
+        (
+            lambda d: (np.savez(d / "a.npz", depth=np.ones((4, 4))), (d / "a.npz").rename(d / "z.npy"), d / "z.npy")[2],
+            "a .npz archive",
+        ),
+        (lambda d: _write(d / "cut.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64), "not a readable PNG"),
+        # millimetres saved as float "metres": the units rule (docs/encoders.md)
+        (
+            lambda d: (np.save(d / "mm.npy", procedural_room_depth(0, 40, 40) * 1000), d / "mm.npy")[1],
+            "divide millimetres by 1000",
+        ),
     ],
 )
 def test_embed_input_errors(tmp_path, capsys, make, message):
@@ -86,6 +102,49 @@ def test_embed_input_errors(tmp_path, capsys, make, message):
     assert main(["encoders", "embed", "scratch-cnn", "--input", str(path), "--pca", str(tmp_path / "o.png")]) == 2
     assert message.replace("\\", "") in _error_line(capsys).replace("\\", "")
     assert not (tmp_path / "o.png").exists()
+
+
+def _write(path, data):
+    path.write_bytes(data)
+    return path
+
+
+def _npy_bytes(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def _pickled_npy(path):
+    np.save(path, np.array([{"depth": 1.0}], dtype=object), allow_pickle=True)  # what a malicious file would hold
+    return path
+
+
+def test_embed_png_with_a_wrong_depth_scale_names_the_flag(tmp_path, capsys):
+    Image.fromarray(np.round(procedural_room_depth(0, 40, 40) * 1000).astype(np.uint16)).save(tmp_path / "mm.png")
+    args = ["encoders", "embed", "scratch-cnn", "--input", str(tmp_path / "mm.png"), "--pca", str(tmp_path / "o.png")]
+    assert main([*args, "--depth-scale", "1"]) == 2
+    assert "check --depth-scale (1 m per PNG unit given; 0.001 for millimetres)" in _error_line(capsys)
+    assert main(args) == 0  # the default 0.001 reads the same file as metres
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (bytes(range(256)) * 8, "torch's weights-only loader refused it: Unsupported operand"),
+        (b"PK\x03\x04" + b"\0" * 64, "RuntimeError: PytorchStreamReader failed reading zip archive"),
+        (pickle.dumps({"model": object()}), "torch's weights-only loader refused it"),
+    ],
+    ids=["random-bytes", "truncated-zip", "pickled-object"],
+)
+def test_corrupt_weights_file_is_one_line_naming_it(tmp_path, capsys, content, reason):
+    np.save(tmp_path / "d.npy", np.full((40, 40), 2.0, np.float32))
+    weights = _write(tmp_path / "w.pth", content)
+    args = ["encoders", "embed", "scratch-cnn", "--input", str(tmp_path / "d.npy"), "--pca", str(tmp_path / "o.png")]
+    assert main([*args, "--weights", str(weights)]) == 2
+    err = _error_line(capsys)
+    assert f"cannot read weights file {weights} ({reason}" in err and "pass another --weights PATH" in err
+    assert "weights_only=False" not in err and not (tmp_path / "o.png").exists()
 
 
 def test_embed_defm_without_weights_is_a_clear_error(tmp_path, capsys, offline):

@@ -9,6 +9,7 @@ import torch
 from depthbench.encoders.preprocess import (
     DEFM_MEAN,
     DEFM_STD,
+    MAX_MEDIAN_DEPTH_M,
     as_metric_depth,
     defm_normalized_channels,
     defm_preprocess,
@@ -100,3 +101,59 @@ def test_float64_and_three_dim_input_become_float32_nchw():
 def test_bad_depth_input_is_a_clear_error(depth, message):
     with pytest.raises(DepthbenchError, match=message):
         as_metric_depth(depth)
+
+
+def _room_mm(seed=0):
+    """A (1, 48, 64) float image in millimetres (0.4-4 m) with a hole band, as `np.save(depth_mm)` writes it."""
+    depth = np.random.default_rng(seed).uniform(400.0, 4000.0, (1, 48, 64)).astype(np.float32)
+    depth[:, :6] = 0.0
+    return depth
+
+
+def test_units_rule_rejects_millimetres_saved_as_float_metres():
+    with pytest.raises(DepthbenchError, match=r"median valid depth 2,\d{3} m.*millimetres.*depth_scale=0.001"):
+        as_metric_depth(_room_mm())
+    metres = as_metric_depth(_room_mm(), depth_scale=0.001)  # the fix the message names
+    assert float(metres[metres > 0].min()) >= 0.4 and float(metres.max()) <= 4.0
+    with pytest.raises(DepthbenchError, match=r"check depth_scale \(1 m per unit given"):
+        as_metric_depth(_room_mm().astype(np.uint16), depth_scale=1.0)
+    # A batch names the image: image 1 of three
+    batch = np.concatenate([_room_mm() / 1000, _room_mm(1), _room_mm(2) / 1000])
+    with pytest.raises(DepthbenchError, match=r"\(image 1\)"):
+        as_metric_depth(batch)
+
+
+def test_units_rule_is_on_the_median_of_valid_pixels_not_the_max():
+    far = np.full((1, 10, 10), 2.0, np.float32)
+    far[0, :4] = 250.0  # 40% beyond 100 m (sky, a far wall): still metres, DeFM clips those pixels
+    far[0, 9] = np.inf
+    assert float(as_metric_depth(far).max()) == 250.0
+    holes = np.zeros((1, 10, 10), np.float32)
+    holes[0, 0, :3] = 150.0  # mostly holes: the median is over the 3 valid pixels
+    with pytest.raises(DepthbenchError, match="median valid depth 150 m"):
+        as_metric_depth(holes)
+    as_metric_depth(np.full((1, 4, 4), MAX_MEDIAN_DEPTH_M, np.float32))  # the bound itself is allowed
+
+
+def _max_range_values(node, key=""):
+    """Every camera range in a task config: values of keys max_m / max_depth_m / max_range_m, at any depth."""
+    if isinstance(node, dict):
+        return [v for k, child in node.items() for v in _max_range_values(child, k)]
+    return [node] if key in ("max_m", "max_depth_m", "max_range_m") and node is not None else []
+
+
+def test_units_rule_cannot_fire_on_simulator_depth():
+    """Engines return 0 beyond their camera's max range; noise then moves depth by a few percent, not 10x."""
+    from depthbench.envs import list_tasks
+    from depthbench.envs.navigation.pointnav import PRESETS
+    from depthbench.noise import DEFAULT_TRAIN_AUGMENTATION, build_noise, list_noise_models
+
+    ranges = [v for task in list_tasks() for v in _max_range_values(task.default_config())]
+    ranges += [preset["max_depth_m"] for preset in PRESETS.values()]
+    assert len(ranges) >= 5 and max(ranges) <= 10.0  # 10x below the rule's 100 m
+    clean = torch.full((16, 1, 32, 32), max(ranges))  # the worst case: everything at the max range
+    for name in [info.name for info in list_noise_models()] + [DEFAULT_TRAIN_AUGMENTATION]:
+        noisy = build_noise(name)(clean, torch.Generator().manual_seed(0))
+        as_metric_depth(noisy)  # never raises
+        valid = noisy[noisy > 0]
+        assert valid.numel() == 0 or float(valid.median()) < 0.2 * MAX_MEDIAN_DEPTH_M, name

@@ -1,6 +1,7 @@
 """kuka-allegro-grasp: compiles offline, depth sees the object where projection puts it, seeded determinism,
 success / drop / time-out detection with autoreset, the scripted grasp, held-out objects and parameter errors."""
 
+import gymnasium as gym
 import mujoco
 import numpy as np
 import pytest
@@ -180,7 +181,14 @@ def test_gym_vector_adapter_steps_the_task():
     assert obs["depth"].shape == (2, 1, 64, 64)
     obs, rewards, terminated, truncated, infos = vector.step(np.zeros((2, NUM_ACTIONS), np.float32))
     assert rewards.shape == (2,) and not terminated.any() and not truncated.any()
-    assert vector.single_action_space.shape == (NUM_ACTIONS,)
+    # continuous task: a Box of the task's action count and the [-1, 1] bounds step() clips to
+    assert vector.single_action_space == gym.spaces.Box(-1.0, 1.0, (NUM_ACTIONS,), np.float32)
+    assert vector.action_space.shape == (2, NUM_ACTIONS)
+    vector.action_space.seed(0)
+    sample = vector.action_space.sample()
+    assert sample.min() >= -1 and sample.max() <= 1 and sample.std() > 0.4  # uniform on [-1, 1]: std 0.577
+    _, rewards, *_ = vector.step(sample)
+    assert rewards.shape == (2,) and np.isfinite(rewards).all()
 
 
 def test_each_env_simulates_its_own_object():

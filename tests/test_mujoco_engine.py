@@ -128,6 +128,8 @@ def test_same_seed_same_rollout_at_any_thread_count():
     qpos_a, depth_a = _rollout(seed=3, nthread=1)
     qpos_b, depth_b = _rollout(seed=3, nthread=2)
     qpos_c, _ = _rollout(seed=4, nthread=2)
+    # Bit-exact by construction: same machine and process, and each env steps in its own mjData with the same
+    # operation sequence whichever thread runs it (threads split envs, never one env's sums).
     np.testing.assert_array_equal(qpos_a, qpos_b)
     np.testing.assert_array_equal(depth_a, depth_b)
     assert not np.allclose(qpos_a, qpos_c)

@@ -27,6 +27,7 @@ def test_pipeline_spec_is_canonical_and_applies_in_order():
     # order matters: range then quantize keeps 0.3 m; quantize(step 1 m) then range drops it (rounded to 0)
     clean = torch.full((1, 1, 2, 2), 0.3)
     generator = torch.Generator().manual_seed(0)
+    # exact on every CPU: division, round and the multiplication by step_m are correctly rounded IEEE-754 operations
     assert (build_noise("range(min_m=0.1,max_m=5)+quantize(step_m=0.2)")(clean, generator) == 0.4).all()
     assert (build_noise("quantize(step_m=1)+range(min_m=0.1,max_m=5)")(clean, generator) == 0).all()
 
@@ -97,6 +98,23 @@ def test_preview_rejects_rgb_png_in_one_line(tmp_path, capsys):
     code = main(["noise", "preview", "clean", "--input", str(tmp_path / "rgb.png"), "--out", str(tmp_path / "o.png")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0 and "single-channel 16-bit" in err
+
+
+@pytest.mark.parametrize(
+    ("write", "message"),
+    [
+        (lambda p: np.save(p, np.full((16, 16), 1500.0, np.float32)), "looks like millimetres, not metres"),
+        (lambda p: np.save(p, np.full((16, 16), 1500, np.uint16)), "looks like millimetres, not metres"),
+        (lambda p: p.write_bytes(b"\x93NUMPY" + b"\xff" * 40), "not a readable .npy array"),
+        (lambda p: np.save(p, np.array([None], dtype=object), allow_pickle=True), "a pickle, an object array"),
+    ],
+    ids=["float-mm", "int-mm", "corrupt", "pickled"],
+)
+def test_preview_rejects_bad_npy_in_one_line(tmp_path, capsys, write, message):
+    write(tmp_path / "d.npy")
+    code = main(["noise", "preview", "clean", "--input", str(tmp_path / "d.npy"), "--out", str(tmp_path / "o.png")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and message in err and not (tmp_path / "o.png").exists()
 
 
 def test_unknown_spec_on_cli_is_one_line_error(tmp_path, capsys):

@@ -247,13 +247,51 @@ def test_cli_writes_episodes_for_a_glb_scan_that_the_task_loads(tmp_path):
 
 
 def test_gymnasium_vector_adapter_wraps_pointnav():
+    import gymnasium as gym
+
     from depthbench.envs.vector_adapter import GymVectorAdapter
 
     env = GymVectorAdapter(make_task("pointnav", num_envs=2, overrides=SMALL))
     obs, _ = env.reset()
-    assert obs["depth"].shape == (2, 1, 32, 32) and env.single_action_space.shape == (1,)
-    obs, reward, terminated, truncated, info = env.step(np.zeros((2, 1), np.float32))  # STOP ends both episodes
+    assert obs["depth"].shape == (2, 1, 32, 32)
+    # the 4 Habitat actions, not a Box: one Discrete(4) per env, MultiDiscrete batched
+    assert env.single_action_space == gym.spaces.Discrete(4)
+    assert env.action_space == gym.spaces.MultiDiscrete([4, 4])
+    obs, reward, terminated, truncated, info = env.step(np.array([STOP, STOP]))  # STOP ends both episodes
     assert terminated.all() and not truncated.any() and len(info["finished_episodes"]) == 2
+
+
+def test_sampled_actions_are_uniform_over_the_four_and_step_executes_them():
+    from scipy.stats import chisquare
+
+    from depthbench.envs.vector_adapter import GymVectorAdapter
+
+    env = GymVectorAdapter(make_task("pointnav", num_envs=4, seed=1, overrides=SMALL))
+    env.action_space.seed(0)
+    draws = np.stack([env.action_space.sample() for _ in range(2000)])  # 8000 actions
+    assert draws.dtype.kind == "i" and draws.min() == 0 and draws.max() == 3
+    # H0 uniform over {STOP, MOVE_FORWARD, TURN_LEFT, TURN_RIGHT}; the old Box(-1, 1) space, rounded, gave STOP 75%
+    counts = np.bincount(draws.ravel(), minlength=4)
+    assert chisquare(counts).pvalue > 1e-3 and (np.abs(counts / counts.sum() - 0.25) < 0.03).all()
+    env.reset()
+    for actions in draws[:30]:
+        obs, _, terminated, truncated, _ = env.step(actions)
+        done = terminated | truncated
+        assert (terminated == (actions == STOP)).all()  # STOP, and only STOP, ends an episode here
+        # the executed action is the observed previous action (one-hot), zeroed for envs that reset
+        expected = np.eye(4, dtype=np.float32)[actions] * ~done[:, None]
+        np.testing.assert_array_equal(obs["policy"][:, 3:], expected)
+
+
+def test_bench_timing_uses_the_discrete_space_and_reports_resets():
+    from depthbench.envs.timing import time_vec_env
+
+    env = make_task("pointnav", num_envs=8, seed=0, overrides=SMALL)
+    result = time_vec_env(env, steps=40, seed=0)
+    assert result["actions"].startswith("uniform over Discrete(4): STOP ")
+    assert all(name in result["actions"] for name in ("MOVE_FORWARD", "TURN_LEFT", "TURN_RIGHT"))
+    # 320 env-steps, an episode ends on STOP (p = 1/4; timeouts need 500 steps): 4 binomial sigma is 0.097
+    assert abs(result["reset_fraction"] - 0.25) < 4 * math.sqrt(0.25 * 0.75 / 320)
 
 
 def test_small_field_cache_recomputes_evicted_fields_identically():

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from depthbench.errors import DepthbenchError
+from depthbench.errors import DepthbenchError, first_line
+from depthbench.files import read_npy
 
 RANDOM_INIT_LABEL = "RANDOM INIT — not DeFM"
 
@@ -140,31 +141,45 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def read_depth_file(path: str | os.PathLike, depth_scale: float = 0.001) -> np.ndarray:
-    """(H, W) float32 metres from a .npy of float metres or a 16-bit PNG (`depth_scale` metres per unit)."""
+    """(H, W) float32 metres from a .npy of float metres or a 16-bit PNG (`depth_scale` metres per unit).
+
+    Corrupt or pickled files and images that break the units rule (docs/encoders.md) are one-line errors.
+    """
+    import torch
+
+    from depthbench.encoders.preprocess import require_metric_units
+
     path = Path(path)
     if not path.is_file():
         raise DepthbenchError(f"depth file {path} does not exist")
     if path.suffix.lower() == ".npy":
-        depth = np.load(path)
+        depth = read_npy(path, "depth")
         if not np.issubdtype(depth.dtype, np.floating):
             raise DepthbenchError(
                 f"{path} holds {depth.dtype}; .npy depth must be float metres (save millimetres as a 16-bit PNG)"
             )
+        fix = "divide millimetres by 1000 before numpy.save, or save them as a 16-bit PNG"
     elif path.suffix.lower() == ".png":
         from PIL import Image
 
-        with Image.open(path) as image:
-            if image.mode not in ("I;16", "I;16B", "I;16L", "I"):
-                raise DepthbenchError(
-                    f"{path} is a {image.mode} PNG; depth PNGs must be 16-bit single channel (millimetres)"
-                )
-            depth = np.asarray(image).astype(np.float32) * depth_scale
+        try:
+            with Image.open(path) as image:
+                if image.mode not in ("I;16", "I;16B", "I;16L", "I"):
+                    raise DepthbenchError(
+                        f"{path} is a {image.mode} PNG; depth PNGs must be 16-bit single channel (millimetres)"
+                    )
+                depth = np.asarray(image).astype(np.float32) * depth_scale
+        except (OSError, SyntaxError, ValueError) as exc:  # PIL's errors for corrupt or truncated files
+            raise DepthbenchError(f"{path} is not a readable PNG ({first_line(exc)})") from None
+        fix = f"check --depth-scale ({depth_scale:g} m per PNG unit given; 0.001 for millimetres)"
     else:
         raise DepthbenchError(f"{path}: unsupported depth file type {path.suffix!r}; use .npy (metres) or .png (mm)")
     depth = np.squeeze(depth)
     if depth.ndim != 2:
         raise DepthbenchError(f"{path} has shape {depth.shape}; expected one (H, W) depth image")
-    return depth.astype(np.float32)
+    depth = depth.astype(np.float32)
+    require_metric_units(torch.nan_to_num(torch.from_numpy(depth), posinf=0.0)[None, None], str(path), fix)
+    return depth
 
 
 def _weights_argument(value: str | None, info: object) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from depthbench.errors import DepthbenchError
+from depthbench.errors import DepthbenchError, first_line
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -85,21 +85,26 @@ def load_depth_image(path: Path, png_scale: float) -> Any:
     import numpy as np
     import torch
 
+    from depthbench.encoders.preprocess import require_metric_units
+    from depthbench.files import read_npy
+
     if not path.is_file():
         raise DepthbenchError(f"depth input '{path}' not found")
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        try:
-            array = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise DepthbenchError(f"cannot read '{path}' as .npy ({exc})") from None
+        array = read_npy(path, "depth")
+        fix = "divide millimetres by 1000 before numpy.save, or save them as a 16-bit PNG"
     elif suffix == ".png":
         from PIL import Image
 
-        with Image.open(path) as image:
-            if image.mode not in ("I", "I;16", "I;16B", "L"):
-                raise DepthbenchError(f"'{path}' is a {image.mode} PNG; depth PNGs are single-channel 16-bit")
-            array = np.asarray(image, dtype=np.float64) / png_scale
+        try:
+            with Image.open(path) as image:
+                if image.mode not in ("I", "I;16", "I;16B", "L"):
+                    raise DepthbenchError(f"'{path}' is a {image.mode} PNG; depth PNGs are single-channel 16-bit")
+                array = np.asarray(image, dtype=np.float64) / png_scale
+        except (OSError, SyntaxError, ValueError) as exc:  # PIL's errors for corrupt or truncated files
+            raise DepthbenchError(f"'{path}' is not a readable PNG ({first_line(exc)})") from None
+        fix = f"check --png-scale ({png_scale:g} PNG units per metre given; 1000 for millimetres)"
     else:
         raise DepthbenchError(f"depth input '{path}' must be .npy (metres) or .png (16-bit, --png-scale per metre)")
     if not np.issubdtype(array.dtype, np.number):
@@ -110,7 +115,9 @@ def load_depth_image(path: Path, png_scale: float) -> Any:
         array = array[:, None]
     elif array.ndim != 4 or array.shape[1] != 1:
         raise DepthbenchError(f"'{path}' has shape {array.shape}; expected (H,W), (N,H,W) or (N,1,H,W)")
-    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    depth = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    require_metric_units(torch.nan_to_num(depth, posinf=0.0), str(path), fix)
+    return depth
 
 
 def _noise_preview(args: argparse.Namespace) -> int:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -22,8 +20,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     bench_sub = bench.add_subparsers(dest="bench_command", metavar="TARGET", required=True)
     env = bench_sub.add_parser(
         "env",
-        help="env-steps/s of a task's batched engine with random actions (also without depth where the task's config "
-        "has depth.enabled), and its naive baseline in the same run",
+        help="env-steps/s of a task's batched engine under uniform random actions from the task's own action space "
+        "(Discrete(4) for pointnav), with the share of steps that ended an episode; also without depth where the "
+        "task's config has depth.enabled, and its naive baseline in the same run",
     )
     env.add_argument("task", help="task name (see `depthbench tasks list`)")
     env.add_argument("--num-envs", type=int, default=64, help="environments stepped together (default 64)")
@@ -50,40 +49,24 @@ def _tasks_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def time_vec_env(env: Any, steps: int, seed: int) -> float:
-    """Env-steps per second of an rsl-rl VecEnv under uniform random actions in [-1, 1] (after 10 warm-up steps)."""
-    import torch
-
-    generator = torch.Generator().manual_seed(seed)
-
-    def random_actions() -> torch.Tensor:
-        return torch.rand((env.num_envs, env.num_actions), generator=generator) * 2 - 1
-
-    env.get_observations()
-    for _ in range(10):
-        env.step(random_actions())
-    start = time.perf_counter()
-    for _ in range(steps):
-        env.step(random_actions())
-    return env.num_envs * steps / (time.perf_counter() - start)
-
-
 def _bench_env(args: argparse.Namespace) -> int:
     import torch
 
     from depthbench.envs import get_task, make_task, task_config
+    from depthbench.envs.timing import time_vec_env
 
     info = get_task(args.task)
     overrides = {"depth": {"width": args.size, "height": args.size}}
     env = make_task(args.task, num_envs=args.num_envs, seed=args.seed, overrides=overrides)
-    rows = [(f"{info.engine} (batched)", time_vec_env(env, args.steps, args.seed))]
+    timed = [(f"{info.engine} (batched)", time_vec_env(env, args.steps, args.seed))]
     if "enabled" in task_config(args.task)["depth"]:  # the task can run without cameras: time physics alone
         no_depth = {"depth": {**overrides["depth"], "enabled": False}}
         env = make_task(args.task, num_envs=args.num_envs, seed=args.seed, overrides=no_depth)
-        rows.append((f"{info.engine} (batched), no depth", time_vec_env(env, args.steps, args.seed)))
+        timed.append((f"{info.engine} (batched), no depth", time_vec_env(env, args.steps, args.seed)))
+    rows = [(label, result["env_steps_per_s"], f"{result['reset_fraction']:.1%}") for label, result in timed]
     if info.baseline is not None and not args.no_baseline:
         label, rate = info.baseline(task_config(args.task, overrides), args.num_envs, args.steps, args.seed)
-        rows.append((label, rate))
+        rows.append((label, rate, ""))
     table = Table(
         title=f"{args.task}: {args.num_envs} envs, {args.size}x{args.size} depth, {args.steps} steps, "
         f"torch threads {torch.get_num_threads()}"
@@ -91,7 +74,13 @@ def _bench_env(args: argparse.Namespace) -> int:
     table.add_column("engine")
     table.add_column("env-steps/s", justify="right")
     table.add_column("vs batched", justify="right")
-    for label, rate in rows:
-        table.add_row(label, f"{rate:,.0f}", f"{rows[0][1] / rate:.2f}x")
-    Console().print(table)
+    table.add_column("episodes ended", justify="right")
+    for label, rate, resets in rows:
+        table.add_row(label, f"{rate:,.0f}", f"{rows[0][1] / rate:.2f}x", resets)
+    console = Console()
+    console.print(table)
+    console.print(f"actions timed: {timed[0][1]['actions']} (seed {args.seed})")
+    console.print(
+        "episodes ended = share of env-steps that finished an episode, so the env reset inside step (resets cost more)"
+    )
     return 0

@@ -21,13 +21,46 @@ DEFM_STD = (0.139357, 0.271314, 0.297177)
 # log1p(10), and the official code keeps 9 m to match the trained weights.
 MAX_DEPTH_C1_M = 100.0
 MAX_DEPTH_C2_M = 9.0
+# The units rule (docs/encoders.md, "Depth units"): an image whose valid (> 0) pixels have a median beyond DeFM's whole
+# range is not metres. A millimetre image from any sensor with a minimum range >= 0.1 m has every valid value >= 100,
+# so it always trips the rule; a metric image trips it only when most of it lies where C1 saturates (and the
+# baselines' 10 m clip), i.e. where an encoder sees next to nothing. Simulators clip at their camera's max range
+# (3-10 m in configs/tasks/), far below it.
+MAX_MEDIAN_DEPTH_M = MAX_DEPTH_C1_M
+
+
+def implausible_metric_depth(depth_m: torch.Tensor) -> tuple[int, float] | None:
+    """(image index, median valid depth in m) of the first (N,1,H,W) image that breaks the units rule, else None.
+
+    The median is only computed when some pixel exceeds MAX_MEDIAN_DEPTH_M, so metric batches pay one reduction.
+    """
+    if not bool((depth_m > MAX_MEDIAN_DEPTH_M).any()):
+        return None
+    flat = depth_m.reshape(depth_m.shape[0], -1).float()
+    medians = torch.nanmedian(torch.where(flat > 0, flat, float("nan")), dim=1).values
+    bad = (medians > MAX_MEDIAN_DEPTH_M).nonzero().flatten().tolist()
+    return (bad[0], float(medians[bad[0]])) if bad else None
+
+
+def require_metric_units(depth_m: torch.Tensor, source: str, fix: str) -> None:
+    """Raise the one-line units-rule error for (N,1,H,W) depth that is not plausibly metres; `fix` says what to do."""
+    found = implausible_metric_depth(depth_m)
+    if found is None:
+        return
+    index, median_m = found
+    image = f" (image {index})" if depth_m.shape[0] > 1 else ""
+    raise DepthbenchError(
+        f"{source}{image} has median valid depth {median_m:,.0f} m, beyond DeFM's whole {MAX_MEDIAN_DEPTH_M:.0f} m "
+        f"range: it looks like millimetres, not metres; {fix}"
+    )
 
 
 def as_metric_depth(depth: torch.Tensor | np.ndarray, depth_scale: float | None = None) -> torch.Tensor:
     """Validate a depth batch and return it as float (N,1,H,W) metres with NaN/Inf mapped to 0 (= no return).
 
     Accepts (N,H,W) or (N,1,H,W) float metres. Integer images (e.g. uint16 millimetres) need `depth_scale`, the
-    metres per unit (0.001 for millimetres), because guessing the unit silently would be wrong by 1000x.
+    metres per unit (0.001 for millimetres), because guessing the unit silently would be wrong by 1000x. For the same
+    reason an image whose valid pixels have a median above MAX_MEDIAN_DEPTH_M (100 m) is rejected (the units rule).
     """
     if isinstance(depth, np.ndarray):
         if depth.dtype == np.uint16:  # torch has limited uint16 support: widen losslessly first
@@ -61,6 +94,10 @@ def as_metric_depth(depth: torch.Tensor | np.ndarray, depth_scale: float | None 
         raise DepthbenchError(
             f"depth has negative values (min {float(depth.min()):.3g} m); depth is a distance >= 0, 0 = no return"
         )
+    fix = "pass depth_scale=0.001 if it is millimetres (float or integer)"
+    if depth_scale is not None:
+        fix = f"check depth_scale ({depth_scale:g} m per unit given; 0.001 for millimetres)"
+    require_metric_units(depth, "depth", fix)
     return depth
 
 

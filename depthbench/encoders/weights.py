@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import socket
 import urllib.parse
+import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from depthbench.encoders.registry import EncoderInfo, WeightsSource
-from depthbench.errors import DepthbenchError
+from depthbench.errors import DepthbenchError, first_line
 
 WEIGHTS_DIR_ENV = "DEPTHBENCH_WEIGHTS_DIR"
 
@@ -104,8 +106,11 @@ def load_weights(module: nn.Module, info: EncoderInfo, resolved: tuple[Path, str
     path, where, source = resolved
     try:
         checkpoint = _read_checkpoint(path)
-    except Exception as exc:
-        raise DepthbenchError(f"could not read checkpoint {path}: {exc}; is it a torch state dict?") from exc
+    except Exception as exc:  # torch, pickle, zip and safetensors errors: all mean "not a readable state dict"
+        raise DepthbenchError(
+            f"cannot read weights file {path} ({_read_failure(exc)}); it must be a state dict saved with "
+            "torch.save(model.state_dict()) or a .safetensors file: re-download it or pass another --weights PATH"
+        ) from None
     if isinstance(checkpoint, dict) and isinstance(checkpoint.get("model"), dict):  # training checkpoints nest it
         checkpoint = checkpoint["model"]
     if not isinstance(checkpoint, dict):
@@ -136,9 +141,24 @@ def _has_prefix(checkpoint: dict, prefix: str) -> bool:
     return bool(prefix) and all(k.startswith(prefix) for k in checkpoint)
 
 
+def _read_failure(exc: Exception) -> str:
+    """Why a checkpoint did not load, in a few words.
+
+    torch's weights-only refusal is a paragraph that suggests weights_only=False (which depthbench never does); only
+    its detail line (e.g. "Unsupported operand 173": corrupt bytes, or a pickled non-tensor object) is kept.
+    """
+    text = str(exc)
+    if isinstance(exc, pickle.UnpicklingError) and "WeightsUnpickler error:" in text:
+        detail = text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0]
+        return f"torch's weights-only loader refused it: {detail[:120]}"
+    return f"{type(exc).__name__}: {first_line(exc, 120)}"
+
+
 def _read_checkpoint(path: Path) -> object:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         return load_file(str(path))
-    return torch.load(path, map_location="cpu", weights_only=True)
+    with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error (if any) says it in one line
+        warnings.simplefilter("ignore")
+        return torch.load(path, map_location="cpu", weights_only=True)

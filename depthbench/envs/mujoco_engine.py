@@ -67,9 +67,9 @@ from typing import Any
 import gymnasium as gym
 import mujoco
 import numpy as np
-import torch
 from mujoco import batch as mj_batch
 
+from depthbench.envs.vector_adapter import as_action_tensor, single_action_space
 from depthbench.errors import DepthbenchError
 
 _SENSORS_OFF = int(mujoco.mjtDisableBit.mjDSBL_SENSOR)
@@ -336,7 +336,7 @@ class SingleTaskEnv(gym.Env):
         self.observation_space = gym.spaces.Dict(
             {key: gym.spaces.Box(-np.inf, np.inf, tuple(value.shape[1:]), np.float32) for key, value in obs.items()}
         )
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (self.task.num_actions,), np.float32)
+        self.action_space = single_action_space(self.task)
 
     @staticmethod
     def _numpy(obs: Any) -> dict[str, np.ndarray]:
@@ -347,7 +347,7 @@ class SingleTaskEnv(gym.Env):
         return self._numpy(self.task.reset(seed)), {}
 
     def step(self, action: np.ndarray) -> tuple[dict, float, bool, bool, dict]:
-        obs, reward, done, extras = self.task.step(torch.as_tensor(action, dtype=torch.float32).reshape(1, -1))
+        obs, reward, done, extras = self.task.step(as_action_tensor(action, 1))
         timeout = bool(extras["time_outs"][0])
         return self._numpy(obs), float(reward[0]), bool(done[0]) and not timeout, timeout, {}
 

@@ -19,8 +19,29 @@ from gymnasium.vector.utils import batch_space
 from depthbench.errors import DepthbenchError
 
 
+def single_action_space(env: Any) -> gym.Space:
+    """One env's gymnasium action space for a depthbench task.
+
+    Discrete tasks declare it (`single_action_space = gym.spaces.Discrete(4)` for PointNav: `step` takes the action
+    index as a float, one column); every other task takes `num_actions` continuous actions in [-1, 1], which it clips.
+    """
+    declared = getattr(env, "single_action_space", None)
+    if declared is not None:
+        return declared
+    return gym.spaces.Box(-1.0, 1.0, shape=(env.num_actions,), dtype=np.float32)
+
+
+def as_action_tensor(actions: np.ndarray, num_envs: int, device: str | torch.device = "cpu") -> torch.Tensor:
+    """(num_envs, A) float32 actions for a task's `step` from a batch of gymnasium samples (MultiDiscrete or Box)."""
+    return torch.as_tensor(np.asarray(actions, dtype=np.float32), device=device).reshape(num_envs, -1)
+
+
 class GymVectorAdapter(gym.vector.VectorEnv):
-    """Wrap a depthbench VecEnv: numpy in, numpy out, observation groups as a Dict space."""
+    """Wrap a depthbench VecEnv: numpy in, numpy out, observation groups as a Dict space.
+
+    The action space is the task's (`single_action_space`): Discrete(4) per env for PointNav, MultiDiscrete batched;
+    Box(-1, 1, (num_actions,)) for continuous tasks.
+    """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
 
@@ -35,7 +56,7 @@ class GymVectorAdapter(gym.vector.VectorEnv):
             }
         )
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.single_action_space = gym.spaces.Box(-1.0, 1.0, shape=(env.num_actions,), dtype=np.float32)
+        self.single_action_space = single_action_space(env)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
 
     @staticmethod
@@ -52,8 +73,7 @@ class GymVectorAdapter(gym.vector.VectorEnv):
         return self._to_numpy(obs), {}
 
     def step(self, actions: np.ndarray) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray, dict]:
-        action_tensor = torch.as_tensor(np.asarray(actions, dtype=np.float32), device=self.env.device)
-        obs, rewards, dones, extras = self.env.step(action_tensor.reshape(self.num_envs, -1))
+        obs, rewards, dones, extras = self.env.step(as_action_tensor(actions, self.num_envs, self.env.device))
         time_outs = extras.get("time_outs", torch.zeros_like(dones, dtype=torch.bool)).bool()
         dones = dones.bool()
         infos = {"finished_episodes": extras.get("finished_episodes", [])}

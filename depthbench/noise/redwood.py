@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from depthbench.errors import DepthbenchError
+from depthbench.files import read_npy
 from depthbench.noise.base import NoiseModel, randn
 from depthbench.noise.registry import register_noise
 
@@ -43,10 +44,7 @@ def load_redwood_table(table: str) -> torch.Tensor:
             "habitat_sim/sensors/noise_models/data/redwood-depth-dist-model.npy and pass table=PATH, "
             "or use table=identity (no distortion)"
         )
-    try:
-        values = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise DepthbenchError(f"redwood distortion table '{table}' is not a readable .npy file ({exc})") from None
+    values = read_npy(path, "redwood distortion table")
     if values.size != np.prod(TABLE_SHAPE) or not np.issubdtype(values.dtype, np.number):
         raise DepthbenchError(
             f"redwood distortion table '{table}' has {values.size} {values.dtype} values; expected 32000 numbers "

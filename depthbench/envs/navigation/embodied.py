@@ -25,6 +25,7 @@ from depthbench.envs.navigation.episodes import Episode, GeneratorRules, generat
 from depthbench.envs.navigation.navgrid import NavGrid, clearance_m, scan_scene
 from depthbench.envs.navigation.procedural import EMBODIED_OOD_FAMILIES, EMBODIED_TRAIN_FAMILIES, family_scene
 from depthbench.envs.navigation.raycast import CameraSpec
+from depthbench.envs.timing import time_vec_env
 from depthbench.errors import DepthbenchError
 
 SPLIT_SEED_BASE = {"train": 0, "val": 1_000_000, "test": 2_000_000}
@@ -310,10 +311,8 @@ def family_report(finished_episodes: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _naive_baseline(cfg: dict[str, Any], num_envs: int, steps: int, seed: int) -> tuple[str, float]:
-    from depthbench.benchmarks.tasks_cmd import time_vec_env  # the same timing loop as the batched engine
-
     env = EmbodiedNavEnv(cfg, num_envs, seed, renderer="naive")
-    return "same env, per-env trimesh ray loop", time_vec_env(env, steps, seed)
+    return "same env, per-env trimesh ray loop", time_vec_env(env, steps, seed)["env_steps_per_s"]
 
 
 @register_task(

@@ -16,6 +16,7 @@ import os
 from collections import defaultdict
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from tensordict import TensorDict
@@ -28,9 +29,11 @@ from depthbench.envs.navigation.navgrid import AgentShape, NavGrid
 from depthbench.envs.navigation.procedural import INDOOR_SIZE_CLASSES, indoor_scene
 from depthbench.envs.navigation.raycast import CameraSpec
 from depthbench.envs.navigation.scenes import Scene, resolve_scene
+from depthbench.envs.timing import time_vec_env
 from depthbench.errors import DepthbenchError
 
 STOP, MOVE_FORWARD, TURN_LEFT, TURN_RIGHT = range(4)
+ACTION_NAMES = ("STOP", "MOVE_FORWARD", "TURN_LEFT", "TURN_RIGHT")
 # habitat-lab benchmark configs: pointnav (classic, Savva et al. 2019) and the Habitat Challenge 2020/21 PointNav
 # (LoCoBot-like agent: 0.18 m radius, camera 0.88 m tilted down 20 deg, HFOV 70, 30-degree turns, no sliding).
 PRESETS: dict[str, dict[str, Any]] = {
@@ -221,7 +224,10 @@ class PointNavEnv(NavVecEnv):
             raise DepthbenchError(f"goal_sensor must be gps_compass or start_polar, got '{cfg['goal_sensor']}'")
         self.cfg = cfg
         self.num_envs = num_envs
-        self.num_actions = 1
+        self.num_actions = 1  # one column: the action index, as rsl-rl's categorical policies emit it
+        # gymnasium's view (vector_adapter, bench env): the 4 Habitat actions; an instance each, as spaces carry RNGs
+        self.single_action_space = gym.spaces.Discrete(len(ACTION_NAMES))
+        self.action_names = ACTION_NAMES
         self.device = device
         self.agent = agent = resolve_agent(cfg)
         self.max_episode_length = int(agent["max_episode_steps"])
@@ -380,10 +386,8 @@ class PointNavEnv(NavVecEnv):
 
 
 def _naive_baseline(cfg: dict[str, Any], num_envs: int, steps: int, seed: int) -> tuple[str, float]:
-    from depthbench.benchmarks.tasks_cmd import time_vec_env  # the same timing loop as the batched engine
-
     env = PointNavEnv(cfg, num_envs, seed, renderer="naive")
-    return "same env, per-env trimesh ray loop", time_vec_env(env, steps, seed)
+    return "same env, per-env trimesh ray loop", time_vec_env(env, steps, seed)["env_steps_per_s"]
 
 
 @register_task(
