@@ -17,6 +17,7 @@ LAYERS = {
     "encoders": 2,  # depth encoders: know nothing of noise, tasks or agents
     "envs": 3,  # tasks and engines
     "agents": 4,  # rsl-rl training, evaluation, reports
+    "pretrain": 4.5,  # depth datasets (harvested from envs) and encoder pretraining; uses agents' run files
     "benchmarks": 5,  # the CLI
     "__main__": 6,
 }

@@ -138,6 +138,8 @@ def encoder_label(name: str, weights_provenance: str) -> str:
     """How an encoder is named in every output; random-init weights are never presented as the pretrained model."""
     if weights_provenance == "random-init" and name != SCRATCH_ENCODER:
         return f"{name} (RANDOM INIT)"
+    if "[depthbench pretrain" in weights_provenance:  # our own pretraining, never shown as the official weights
+        return f"{name} (depthbench pretrain)"
     return name
 
 

@@ -3,8 +3,8 @@
 Facts from the official code (leggedrobotics/defm 1.1.0 models/vision_transformer.py and configs/defm_vit_*.yaml,
 which follow DINOv2, Oquab et al. 2023): patch 14, learned position embedding for a 224 image (16x16 + CLS) that is
 bicubically resized to other grids with DINOv2's +0.1 scale offset, LayerNorm eps 1e-6, LayerScale init 1e-5, SwiGLU
-FFN ("swiglufused": hidden = 8 * ceil((2/3 * 4d) / 8)), biases on qkv/proj/ffn, no register tokens, an unused
-`mask_token` kept for key compatibility, and blocks stored in 4 chunks (`blocks.<chunk>.<index>`). The global
+FFN ("swiglufused": hidden = 8 * ceil((2/3 * 4d) / 8)), biases on qkv/proj/ffn, no register tokens, a
+`mask_token` (iBOT masking in `depthbench pretrain`), blocks stored in 4 chunks (`blocks.<chunk>.<index>`). The global
 embedding is the normed CLS token; the dense map is the normed patch tokens as (N, D, H/14, W/14).
 """
 
@@ -165,10 +165,17 @@ class DinoViT(nn.Module):
         patch_pos = patch_pos.permute(0, 2, 3, 1).reshape(1, grid_h * grid_w, -1).to(self.pos_embed.dtype)
         return torch.cat([cls_pos, patch_pos], dim=1)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward(
+        self, x: torch.Tensor, patch_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """`patch_mask` (N, h, w) bool: patches replaced by the learned mask token (iBOT masked-image modelling in
+        `depthbench pretrain`); None for every other use."""
         n, _, height, width = x.shape
         grid_h, grid_w = height // self.patch_size, width // self.patch_size
-        tokens = torch.cat([self.cls_token.expand(n, -1, -1), self.patch_embed(x)], dim=1)
+        patches = self.patch_embed(x)
+        if patch_mask is not None:
+            patches = torch.where(patch_mask.reshape(n, -1, 1), self.mask_token.to(patches.dtype), patches)
+        tokens = torch.cat([self.cls_token.expand(n, -1, -1), patches], dim=1)
         tokens = tokens + self.position_embedding(grid_h, grid_w)
         for block in self._blocks:
             tokens = block(tokens)
@@ -184,6 +191,9 @@ def defm_vit_preprocess(depth_m: torch.Tensor) -> torch.Tensor:
 
 # (dim, depth, heads) of DINOv2's vit_small / vit_large.
 DEFM_VIT_VARIANTS = {"vit-s14": (384, 12, 6), "vit-l14": (1024, 24, 16)}
+# DeiT/DINO's ViT-Tiny width and heads (Touvron et al. 2021): no official DeFM weights; a CPU-sized architecture to
+# pretrain with `depthbench pretrain` (DeFM's layout and normalization, so a DeFM-recipe checkpoint loads strictly).
+VIT_T14 = (192, 12, 3)
 
 
 def _register(variant: str, dim: int, depth: int, num_heads: int) -> None:
@@ -200,3 +210,14 @@ def _register(variant: str, dim: int, depth: int, num_heads: int) -> None:
 
 for _variant, (_dim, _depth, _heads) in DEFM_VIT_VARIANTS.items():
     _register(_variant, _dim, _depth, _heads)
+
+
+@register_encoder(
+    "vit-t14",
+    family="pretrain",
+    summary="ViT-T/14 in DeFM's layout and normalization, no published weights: pretrain it (`depthbench pretrain`)",
+    input_convention="DeFM 3-channel log-depth (C1 0-100 m, C2 0-9 m, C3 per-image), resized to /14",
+)
+def build_vit_t14() -> DinoViT:
+    dim, depth, heads = VIT_T14
+    return DinoViT(dim=dim, depth=depth, num_heads=heads, preprocess_fn=defm_vit_preprocess)

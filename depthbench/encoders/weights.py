@@ -111,6 +111,7 @@ def load_weights(module: nn.Module, info: EncoderInfo, resolved: tuple[Path, str
             f"cannot read weights file {path} ({_read_failure(exc)}); it must be a state dict saved with "
             "torch.save(model.state_dict()) or a .safetensors file: re-download it or pass another --weights PATH"
         ) from None
+    note = checkpoint.get("provenance") if isinstance(checkpoint, dict) else None  # `depthbench pretrain` outputs
     if isinstance(checkpoint, dict) and isinstance(checkpoint.get("model"), dict):  # training checkpoints nest it
         checkpoint = checkpoint["model"]
     if not isinstance(checkpoint, dict):
@@ -133,7 +134,8 @@ def load_weights(module: nn.Module, info: EncoderInfo, resolved: tuple[Path, str
         details = "; ".join(f"{label}: {_list(keys)}" for label, keys in problems if keys)
         raise DepthbenchError(f"checkpoint {path} does not fit {info.name}: {details}; is it the right variant?")
     module.load_state_dict(state, strict=True)
-    return f"{where} sha256:{file_sha256(path)[:12]}"
+    provenance = f"{where} sha256:{file_sha256(path)[:12]}"
+    return f"{provenance} [{note}]" if isinstance(note, str) else provenance
 
 
 def _has_prefix(checkpoint: dict, prefix: str) -> bool:

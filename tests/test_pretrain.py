@@ -1,0 +1,296 @@
+"""Encoder pretraining: dataset format, DINO / iBOT / KoLeo against hand computations, EMA, crops and masks,
+a few steps lowering the loss, exact resume, ViT -> CNN distillation loading strictly, probes, one-line errors."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from depthbench.benchmarks.cli import main
+from depthbench.encoders import create
+from depthbench.errors import DepthbenchError
+from depthbench.pretrain import probe, ssl
+from depthbench.pretrain.dataset import DepthDataset, DepthDatasetWriter, import_folder
+
+TINY = {
+    "steps": 4,
+    "batch_size": 4,
+    "local_crops": 2,
+    "head_hidden_dim": 32,
+    "head_bottleneck_dim": 16,
+    "prototypes": 64,
+    "save_every": 2,
+}
+
+
+def synthetic_frames(n, size=32, seed=0):
+    """Rooms seen from inside: a wall at a random distance, a box nearer in a random column band, some holes."""
+    rng = np.random.default_rng(seed)
+    depth = np.repeat(rng.uniform(2.0, 8.0, (n, 1, 1)), size, 1).repeat(size, 2)
+    for i in range(n):
+        left = rng.integers(0, size - 8)
+        depth[i, 8:24, left : left + 8] = rng.uniform(0.5, 1.8)
+        depth[i][rng.random((size, size)) < 0.02] = 0.0
+    return depth
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data") / "frames"
+    writer = DepthDatasetWriter(out, {"source": "test"})
+    writer.add(synthetic_frames(40))
+    writer.close()
+    return out
+
+
+def test_dataset_round_trip_is_millimetre_exact(tmp_path):
+    depth = synthetic_frames(5, size=16)
+    depth[0, 0, 0] = 70.0  # beyond uint16 millimetres: stored as no return
+    writer = DepthDatasetWriter(tmp_path / "d", {"source": "test"})
+    writer.add(depth)
+    manifest = writer.close()
+    assert manifest["frames"] == 5 and (manifest["height"], manifest["width"]) == (16, 16)
+    frames = DepthDataset(tmp_path / "d").frames(np.array([4, 0, 2]))
+    expected = np.where(depth[[4, 0, 2]] > 65.535, 0, np.rint(depth[[4, 0, 2]] * 1000) / 1000)
+    np.testing.assert_allclose(frames[:, 0], expected, atol=1e-6)  # float32 of a millimetre value: < 1 ulp at 65 m
+
+
+def test_import_folder_reads_metres_and_millimetre_pngs_and_names_bad_files(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    np.save(src / "a.npy", np.full((8, 8), 1.5, np.float32))
+    Image.fromarray(np.full((8, 8), 2500, np.uint16)).save(src / "b.png")
+    import_folder(src, tmp_path / "out", png_scale=1000.0)
+    frames = DepthDataset(tmp_path / "out").frames(np.arange(2))
+    np.testing.assert_allclose(frames[:, 0, 0, 0], [1.5, 2.5])
+    with pytest.raises(DepthbenchError, match="png-scale"):
+        import_folder(src, tmp_path / "out2", png_scale=None)
+    (src / "c.npy").write_bytes(b"not a numpy file")
+    with pytest.raises(DepthbenchError, match="c.npy"):
+        import_folder(src, tmp_path / "out3", png_scale=1000.0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["data", "info", "/nonexistent/ds"], "not a depth dataset"),
+        (["data", "collect", "pointnav", "--frames", "4", "--set", "split=test"], "held out for evaluation"),
+        (["data", "collect"], "needs a TASK"),
+        (["pretrain", "--data", "/nonexistent/ds"], "not a depth dataset"),
+        (["pretrain", "--arch", "defm-resnet18", "--data", "DATA"], "not a ViT"),
+        (["pretrain", "--set", "bogus=1", "--data", "DATA"], "unknown pretrain setting 'bogus'"),
+        (["distill-encoder", "--teacher", "/nonexistent", "--data", "DATA"], "no encoder.pth"),
+    ],
+)
+def test_bad_input_is_one_line(argv, message, dataset_dir, tmp_path, capsys):
+    argv = [str(dataset_dir) if a == "DATA" else a for a in argv]
+    if argv[0] in ("pretrain", "distill-encoder") or argv[:2] == ["data", "collect"]:
+        argv += ["--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err, err
+
+
+def test_corrupt_shard_is_one_line(dataset_dir, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    manifest = json.loads((dataset_dir / "manifest.json").read_text())
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    (broken / manifest["shards"][0]).write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(DepthbenchError, match="frames_00000.npy"):
+        DepthDataset(broken)
+
+
+def test_dino_loss_equals_the_cross_entropy_over_different_views():
+    from lightly.loss import DINOLoss
+
+    g = torch.Generator().manual_seed(0)
+    teacher = [torch.randn(3, 5, generator=g) for _ in range(2)]
+    student = [torch.randn(3, 5, generator=g) for _ in range(3)]
+    loss = DINOLoss(output_dim=5, teacher_temp=0.04, student_temp=0.1)(teacher, student, teacher_temp=0.04)
+    # by hand: center 0 at the start; mean over (t, s) pairs with t != s and over the batch of -sum p_t log q_s
+    terms = []
+    for t in range(2):
+        p = np.exp(teacher[t].numpy() / 0.04)
+        p /= p.sum(1, keepdims=True)
+        for s in range(3):
+            if s == t:
+                continue
+            logits = student[s].numpy() / 0.1
+            log_q = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+            terms.append(-(p * log_q).sum(1).mean())
+    assert float(loss) == pytest.approx(np.mean(terms), rel=1e-5)
+
+
+def test_ibot_loss_weights_each_image_by_its_masked_patches():
+    from lightly.loss import IBOTPatchLoss
+
+    mask = torch.tensor([[[True, False], [False, False]], [[True, True], [True, False]]])  # 1 and 3 masked
+    g = torch.Generator().manual_seed(1)
+    teacher, student = torch.randn(4, 6, generator=g), torch.randn(4, 6, generator=g)
+    loss = IBOTPatchLoss(output_dim=6, teacher_temp=0.05, student_temp=0.1)(teacher, student, mask, teacher_temp=0.05)
+    p = torch.softmax(teacher / 0.05, -1)
+    ce = -(p * torch.log_softmax(student / 0.1, -1)).sum(-1)
+    expected = (ce[0] / 1 + ce[1:].sum() / 3) / 2  # per image: mean over its masked patches; then over images
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_koleo_is_minus_mean_log_nearest_neighbour_distance():
+    from lightly.loss import KoLeoLoss
+
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    # normalized: (1,0), (0,1), (0.707,0.707); nearest neighbours: 0->2, 1->2, 2->0 (tie with 1)
+    d02 = math.dist([1, 0], [math.sqrt(0.5), math.sqrt(0.5)])
+    expected = -(math.log(d02) * 3) / 3
+    assert float(KoLeoLoss()(x)) == pytest.approx(expected, rel=1e-4)
+
+
+def test_ema_update_moves_the_teacher_by_one_minus_momentum():
+    cfg = ssl.pretrain_config("cpu", TINY)
+    model = ssl.DinoStudentTeacher(create("vit-t14").backbone, cfg)
+    with torch.no_grad():
+        for p in model.student.parameters():
+            p.add_(1.0)
+    before = [p.clone() for p in model.teacher.parameters()]
+    model.update_teacher(0.9)
+    for t_before, t, s in zip(before, model.teacher.parameters(), model.student.parameters(), strict=True):
+        torch.testing.assert_close(t, 0.9 * t_before + 0.1 * s)
+
+
+def test_crops_and_masks_have_the_configured_shapes_and_keep_holes():
+    depth = torch.from_numpy(synthetic_frames(3)).float()[:, None]
+    g = torch.Generator().manual_seed(0)
+    crops = ssl.random_crops(depth, 2, 28, (0.3, 1.0), g)
+    assert crops.shape == (6, 1, 28, 28)
+    # nearest-neighbour sampling: every crop value is a value of the source image (no blended false depths)
+    source_values = set(np.round(depth.numpy().ravel(), 6))
+    assert set(np.round(crops.numpy().ravel(), 6)) <= source_values
+    full = ssl.random_crops(depth, 1, 32, (1.0, 1.0), torch.Generator().manual_seed(0), ratio=(1.0, 1.0))
+    assert all(torch.equal(full[i], depth[i]) or torch.equal(full[i], depth[i].flip(-1)) for i in range(3))
+    cfg = ssl.pretrain_config("cpu", {"mask_probability": 1.0, "mask_ratio": [0.25, 0.5]})
+    mask = ssl.block_masks(cfg, 8, 4, torch.Generator().manual_seed(0))
+    assert mask.shape == (8, 4, 4) and mask.dtype == torch.bool
+    assert (mask.sum((1, 2)) >= 1).all() and (mask.sum((1, 2)) <= 8).all()
+
+
+def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
+    cfg = ssl.pretrain_config("cpu", {**TINY, "koleo_weight": 0.0})
+    torch.manual_seed(0)
+    backbone = create("vit-t14").backbone
+    model, objective = ssl.DinoStudentTeacher(backbone, cfg), ssl.DinoObjective(cfg)
+    # fixed targets: the teacher does not move (no EMA step) and the centers stay at zero, so the student's
+    # cross-entropy to them must fall if the gradients flow through crops, masks, heads and backbone
+    objective.dino.center_momentum = 1.0
+    objective.ibot.center.momentum = 1.0
+    optimizer = torch.optim.AdamW([*model.student.parameters(), *model.student_head.parameters()], lr=1e-3)
+    depth = torch.from_numpy(synthetic_frames(4)).float()[:, None]
+    g = torch.Generator().manual_seed(0)
+    global_x = backbone.preprocess(ssl.random_crops(depth, 2, 28, (0.5, 1.0), g))
+    local_x = backbone.preprocess(ssl.random_crops(depth, 2, 14, (0.1, 0.3), g))
+    mask = torch.zeros(8, 2, 2, dtype=torch.bool)
+    mask[:, 0, 0] = True
+    losses = []
+    for _ in range(10):
+        loss = objective(model, global_x, local_x, mask, teacher_temp=0.04)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] - 0.05, losses
+
+
+def test_pretrain_resumes_exactly_and_its_encoder_loads_strictly(dataset_dir, tmp_path, monkeypatch):
+    overrides = [f"--set={k}={v}" for k, v in {**TINY, "global_size": 28, "local_size": 14}.items()]
+    base = ["pretrain", "--data", str(dataset_dir), "--no-progress", *overrides]
+    assert main([*base, "--out", str(tmp_path / "full")]) == 0
+    calls = {"n": 0}
+    masks = ssl.block_masks
+
+    def killed_in_step_3(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:  # after the checkpoint at step 2
+            raise KeyboardInterrupt
+        return masks(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "block_masks", killed_in_step_3)
+    assert main([*base, "--out", str(tmp_path / "half")]) == 130
+    monkeypatch.setattr(ssl, "block_masks", masks)
+    assert main(["pretrain", "--resume", "--out", str(tmp_path / "half"), "--no-progress"]) == 0
+    full = [json.loads(line) for line in (tmp_path / "full" / "progress.jsonl").read_text().splitlines()]
+    resumed = [json.loads(line) for line in (tmp_path / "half" / "progress.jsonl").read_text().splitlines()]
+    # same process, same machine: the resumed run's losses equal the uninterrupted run's exactly
+    assert [r["loss"] for r in resumed] == [r["loss"] for r in full] and len(full) == 4
+    encoder = create("vit-t14", weights=str(tmp_path / "full" / "encoder.pth"))
+    assert "[depthbench pretrain vit-t14" in encoder.weights_provenance
+    assert "not official DeFM" in encoder.weights_provenance
+    torch.load(tmp_path / "full" / "checkpoints" / "pretrain_4.pt", weights_only=True)
+
+
+def test_distilled_cnn_loads_strictly_into_its_registered_encoder(dataset_dir, tmp_path):
+    overrides = [f"--set={k}={v}" for k, v in {**TINY, "steps": 1, "global_size": 28, "local_size": 14}.items()]
+    assert (
+        main(["pretrain", "--data", str(dataset_dir), "--out", str(tmp_path / "vit"), "--no-progress", *overrides]) == 0
+    )
+    assert (
+        main(
+            [
+                "distill-encoder",
+                "--teacher",
+                str(tmp_path / "vit"),
+                "--student",
+                "defm-efficientnet-b0",
+                "--data",
+                str(dataset_dir),
+                "--out",
+                str(tmp_path / "cnn"),
+                "--set=steps=2",
+                "--set=batch_size=2",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    encoder = create("defm-efficientnet-b0", weights=str(tmp_path / "cnn" / "encoder.pth"))
+    assert "distilled from vit-t14" in encoder.weights_provenance
+    rows = [json.loads(line) for line in (tmp_path / "cnn" / "progress.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(0 <= r["global"] <= 2 and 0 <= r["dense"] <= 2 for r in rows)  # 1 - cos
+
+
+def test_distillation_loss_is_one_minus_cosine():
+    from depthbench.pretrain.distill import Projections, distillation_loss
+
+    proj = Projections(2, [2], 2)
+    with torch.no_grad():
+        proj.global_proj.weight.copy_(torch.eye(2))
+        proj.global_proj.bias.zero_()
+        proj.dense_proj[0].weight.copy_(torch.eye(2)[:, :, None, None])
+        proj.dense_proj[0].bias.zero_()
+    student_global = torch.tensor([[1.0, 0.0]])
+    teacher_cls = torch.tensor([[1.0, 1.0]])
+    dense = torch.tensor([[1.0, 0.0]])[:, :, None, None]
+    teacher_patches = torch.tensor([[0.0, 1.0]])[:, :, None, None]
+    losses = distillation_loss(student_global, [dense], teacher_cls, teacher_patches, proj, dense_weight=2.0)
+    assert float(losses["global"]) == pytest.approx(1 - 1 / math.sqrt(2))
+    assert float(losses["dense"]) == pytest.approx(1.0)  # orthogonal
+    assert float(losses["loss"]) == pytest.approx(1 - 1 / math.sqrt(2) + 2.0)
+
+
+def test_probe_targets_ridge_and_paired_bootstrap():
+    depth = np.zeros((1, 1, 2, 4))
+    depth[0, 0] = [[1.0, 3.0, 0.0, 20.0], [2.0, 4.0, 0.0, 5.0]]
+    targets = probe.sector_targets(depth, sectors=2, max_range_m=10.0)
+    np.testing.assert_allclose(targets, np.log1p([[1.0, 5.0]]))  # sector 2: hole -> 10 m, 20 -> 10 m, nearest 5
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    y = (x @ np.array([[1.0], [2.0], [-1.0]])) + 0.5
+    result = probe.linear_probe(x[:150], y[:150], x[150:], y[150:])
+    assert result["r2"] > 0.999  # a noise-free linear target
+    noise = probe.linear_probe(x[:150], rng.normal(size=(150, 1)), x[150:], rng.normal(size=(50, 1)))
+    assert noise["r2"] < 0.1
+    low, high = probe.bootstrap_r2(noise["errors"], noise["baseline"])
+    assert low <= noise["r2"] <= high
+    diff = probe.paired_difference(result, noise)
+    assert diff["low"] > 0.5 and diff["difference"] == pytest.approx(result["r2"] - noise["r2"])
