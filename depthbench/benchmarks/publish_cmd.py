@@ -73,7 +73,8 @@ def _list(args: argparse.Namespace) -> int:
         print(json.dumps({"store": str(references.store_root()), "references": rows}, indent=2))
         return 0
     table = Table(title=f"reference policies in {references.store_root()}")
-    for column in ("name", "kind", "encoder", "train noise", "stored SR [95% CI]", "evaluated on", "size"):
+    table.add_column("name", no_wrap=True)
+    for column in ("kind", "encoder", "train noise", "stored SR [95% CI]", "evaluated on", "size"):
         table.add_column(column)
     for row in rows:
         stored = row.get("stored")
