@@ -169,7 +169,9 @@ def test_unknown_reference_is_one_line_listing_the_store(in_store, tmp_path, cap
         assert "reference:pointnav/student, reference:pointnav/teacher" in err
 
 
-def test_add_refuses_overwrite_oversize_and_a_student_without_its_teacher(in_store, runs, tmp_path, monkeypatch, capsys):
+def test_add_refuses_overwrite_oversize_and_a_student_without_its_teacher(
+    in_store, runs, tmp_path, monkeypatch, capsys
+):
     add_teacher = ["references", "add", str(runs / "teacher"), "--task", TASK, "--role", "teacher"]
     assert "already exists" in one_line_error(capsys, add_teacher)
     before = (in_store / TASK / "teacher/model.pt").read_bytes()

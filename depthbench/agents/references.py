@@ -1,4 +1,4 @@
-"""Reference policies shipped with depthbench, loadable by name: `reference:TASK/ROLE` (e.g. `reference:pointnav/student`).
+"""Reference policies shipped with depthbench, loadable by name: `reference:TASK/ROLE` (`reference:pointnav/student`).
 
 As habitat-baselines publishes pretrained models beside their evaluation numbers, each entry of the store is
 
@@ -88,9 +88,7 @@ def lookup(spec: str, root: Path | None = None) -> Reference:
         if (entry.task, entry.role) == (task, role):
             return entry
     known = ", ".join(e.name for e in entries(root)) or "none"
-    raise DepthbenchError(
-        f"unknown reference policy '{spec}' (want reference:TASK/ROLE); stored in {root}: {known}"
-    )
+    raise DepthbenchError(f"unknown reference policy '{spec}' (want reference:TASK/ROLE); stored in {root}: {known}")
 
 
 def resolve_checkpoint(spec: str | Path) -> Path:
@@ -291,7 +289,9 @@ def add(
     _check_name(role, "role")
     manifest_path = run_dir / training.MANIFEST
     if not manifest_path.is_file():
-        raise DepthbenchError(f"no {training.MANIFEST} in {run_dir}: pass a run directory from `depthbench train/distill`")
+        raise DepthbenchError(
+            f"no {training.MANIFEST} in {run_dir}: pass a run directory from `depthbench train/distill`"
+        )
     manifest = json.loads(manifest_path.read_text())
     if manifest.get("status") != "finished":
         raise DepthbenchError(f"run {run_dir} is not finished (status {manifest.get('status')}); finish it first")

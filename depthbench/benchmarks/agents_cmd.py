@@ -113,7 +113,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     export.add_argument("checkpoint", help="model_*.pt, or a reference policy reference:TASK/ROLE")
     export.add_argument(
-        "--out", help="ONNX path (default: next to the checkpoint, policy.onnx; runs/references/TASK/ROLE for a reference)"
+        "--out",
+        help="ONNX path (default: next to the checkpoint, policy.onnx; runs/references/TASK/ROLE for a reference)",
     )
     export.set_defaults(func=_export)
 

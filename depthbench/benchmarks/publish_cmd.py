@@ -61,6 +61,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--readme",
         help="also replace the section between '<!-- results:start -->' and '<!-- results:end -->' in this file",
     )
+    board.add_argument(
+        "--bootstrap-reps",
+        type=int,
+        help="bootstrap replicates for rliable's stratified CIs and the performance profile (default 2000)",
+    )
     board.set_defaults(func=_leaderboard)
 
 
@@ -84,7 +89,9 @@ def _list(args: argparse.Namespace) -> int:
             row["encoder"],
             row["train_noise"],
             _fmt(stored["success_rate"]) if stored else "-",
-            f"{stored['episodes']} ep, {stored['eval_noise']}/{stored['split']}, {stored['actions']}" if stored else "-",
+            f"{stored['episodes']} ep, {stored['eval_noise']}/{stored['split']}, {stored['actions']}"
+            if stored
+            else "-",
             f"{row['size_bytes'] / 1e6:.2f} MB",
         )
     _console().print(table)
@@ -98,13 +105,15 @@ def _add(args: argparse.Namespace) -> int:
 
     entry = references.add(args.run_dir, task=args.task, role=args.role, eval_dir=args.eval_dir, force=args.force)
     row = references.describe(entry)
-    print(f"stored {entry.name} in {entry.path} ({row['size_bytes'] / 1e6:.2f} MB, {len(row['evaluations'])} evaluations)")
+    print(
+        f"stored {entry.name} in {entry.path} ({row['size_bytes'] / 1e6:.2f} MB, {len(row['evaluations'])} evaluations)"
+    )
     print(f"evaluate: depthbench eval {entry.task} --checkpoint {entry.name}")
     return 0
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
-    from depthbench.agents.leaderboard import build_leaderboard
+    from depthbench.agents.leaderboard import BOOTSTRAP_REPS, build_leaderboard
     from depthbench.errors import DepthbenchError
 
     if not args.results_dirs and not args.references:
@@ -115,6 +124,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
         include_references=args.references,
         command=_command(args),
         readme=args.readme,
+        reps=args.bootstrap_reps or BOOTSTRAP_REPS,
     )
     out = Path(result["out"])
     print((out / "leaderboard.md").read_text())
@@ -131,4 +141,5 @@ def _command(args: argparse.Namespace) -> str:
     parts += ["--references"] if args.references else []
     parts += ["--out", args.out]
     parts += ["--readme", args.readme] if args.readme else []
+    parts += ["--bootstrap-reps", str(args.bootstrap_reps)] if args.bootstrap_reps else []
     return shlex.join(parts)
