@@ -153,7 +153,7 @@ def test_rows_equal_a_hand_computation(results):
 def test_aggregate_iqm_and_mean_equal_a_hand_computation_and_bootstrap_is_deterministic(results):
     rows = leaderboard.build_rows(leaderboard.gather([results]))
     aggregates = {a["method"]: a for a in leaderboard.aggregate(rows, reps=500)}
-    clean = aggregates["scratch-cnn | ppo | train clean | eval clean | sampled"]
+    clean = aggregates["scratch-cnn · ppo · train clean · eval clean · sampled"]
     assert clean["tasks"] == ["embodied-nav", "pointnav"] and clean["runs"] == 2
     raw = [SCRATCH_WINS[(t, s, "clean")] / N for t in TEACHER_WINS for s in (0, 1)]
     normalized = [SCRATCH_WINS[(t, s, "clean")] / TEACHER_WINS[t] for t in TEACHER_WINS for s in (0, 1)]
@@ -169,7 +169,7 @@ def test_aggregate_iqm_and_mean_equal_a_hand_computation_and_bootstrap_is_determ
     again = {a["method"]: a for a in leaderboard.aggregate(rows, reps=500)}
     assert again[clean["method"]]["iqm"] == clean["iqm"]  # fixed bootstrap seed: identical intervals
     # a method evaluated on one seed has a single run: its interval is the point
-    defm = aggregates["defm-resnet18 (RANDOM INIT) | ppo | train clean | eval clean | sampled"]
+    defm = aggregates["defm-resnet18 (RANDOM INIT) · ppo · train clean · eval clean · sampled"]
     assert defm["runs"] == 1 and defm["mean"]["ci95"] == [9 / N, 9 / N]
 
 

@@ -169,8 +169,9 @@ def _matching_teacher(row: dict[str, Any], rows: dict[tuple, dict[str, Any]]) ->
 
 
 def method_label(row: dict[str, Any]) -> str:
+    """A recipe x eval noise across tasks (no '|': it sits in a markdown table cell)."""
     return (
-        f"{row['encoder']} | {row['kind']} | train {row['train_noise']} | eval {row['eval_noise']} | {row['actions']}"
+        f"{row['encoder']} · {row['kind']} · train {row['train_noise']} · eval {row['eval_noise']} · {row['actions']}"
     )
 
 
@@ -366,6 +367,7 @@ def plot(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import seaborn as sns
     from rliable import library as rly
     from rliable import plot_utils
 
@@ -390,7 +392,9 @@ def plot(
                     errors[0].append(sr["mean"] - sr["ci95"][0])
                     errors[1].append(sr["ci95"][1] - sr["mean"])
             ax.bar(xs, means, width, yerr=errors, capsize=3, label=f"eval: {noise}")
-        labels = [f"{enc}\n{kind}, train {noise}\n{act}" for enc, kind, noise, act in policies]
+        labels = [
+            f"{enc.replace(' (', chr(10) + '(')}\n{kind}, train {noise}\n{act}" for enc, kind, noise, act in policies
+        ]
         ax.set_xticks(range(len(policies)), labels, fontsize=7)
         ax.set(title=f"{task}: success rate (95% Wilson CI)", ylim=(0, 1.05), ylabel="SR")
         ax.legend(fontsize=7)
@@ -398,11 +402,12 @@ def plot(
     suffix = "_normalized" if any("iqm_normalized" in a for a in aggregates) else ""
     unit = "SR / teacher" if suffix else "SR"
     shown = [a for a in aggregates if f"iqm{suffix}" in a]
+    colors = dict(zip([a["method"] for a in shown], sns.color_palette("colorblind", len(shown)), strict=True))
     for ax, name in ((iqm_ax, "IQM"), (mean_ax, "mean")):
         for i, a in enumerate(shown):
             estimate = a[f"{name.lower()}{suffix}"]
             low, high = estimate["ci95"]
-            ax.barh(i, high - low, left=low, height=0.6, alpha=0.6)
+            ax.barh(i, max(high - low, 1e-3), left=low, height=0.6, alpha=0.75, color=colors[a["method"]])
             ax.plot([estimate["mean"]] * 2, [i - 0.3, i + 0.3], color="k")
         ax.set_yticks(range(len(shown)), [a["method"] for a in shown] if name == "IQM" else [], fontsize=7)
         ax.set(title=f"{name} of {unit} over tasks\n(95% stratified-bootstrap CI)", xlabel=unit)
@@ -412,7 +417,15 @@ def plot(
     with _numpy_seed(BOOTSTRAP_SEED):
         profiles, profile_cis = rly.create_performance_profile(scores, taus, reps=reps)
     plot_utils.plot_performance_profiles(
-        profiles, taus, performance_profile_cis=profile_cis, ax=profile_ax, xlabel=f"{unit} (tau)"
+        profiles,
+        taus,
+        performance_profile_cis=profile_cis,
+        ax=profile_ax,
+        colors=colors,
+        xlabel=f"{unit} (tau)",
+        ylabel="fraction of runs with score > tau",
+        labelsize="medium",
+        ticklabelsize="medium",
     )
     profile_ax.set_title(f"Performance profile: fraction of runs with {unit} > tau", fontsize=10)
     profile_ax.legend(fontsize=6, loc="lower left")
