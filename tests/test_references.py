@@ -181,6 +181,11 @@ def test_add_refuses_overwrite_oversize_and_a_student_without_its_teacher(
         torch.load(runs / "teacher/checkpoints/model_2.pt", weights_only=True)["actor_state_dict"]["mlp.0.weight"],
     )
     assert len(before) > 0
+    # the stored student names reference:pointnav/teacher: another policy cannot replace it under that name
+    err = one_line_error(
+        capsys, ["references", "add", str(runs / "student"), "--task", TASK, "--role", "teacher", "--force"]
+    )
+    assert "is the teacher of reference:pointnav/student" in err
     # the size limit counts the whole store: a copy of the teacher under another role would exceed a 1-byte budget
     monkeypatch.setattr(references, "MAX_STORE_BYTES", 1)
     err = one_line_error(capsys, ["references", "add", str(runs / "teacher"), "--task", TASK, "--role", "copy"])

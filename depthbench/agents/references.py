@@ -219,19 +219,21 @@ def _stripped(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _find_teacher(data: dict[str, Any], task: str, root: Path) -> Reference:
-    """The stored entry whose actor is the teacher inside a distilled student's checkpoint."""
+def _same_weights(a: dict[str, Any], b: dict[str, Any]) -> bool:
     import torch
 
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _find_teacher(data: dict[str, Any], task: str, root: Path) -> Reference:
+    """The stored entry whose actor is the teacher inside a distilled student's checkpoint."""
     from depthbench.agents.training import load_checkpoint
 
-    embedded = data["teacher_state_dict"]
     for entry in entries(root):
-        if entry.task != task:
-            continue
-        actor = load_checkpoint(entry.checkpoint).get("actor_state_dict") or {}
-        if actor.keys() == embedded.keys() and all(torch.equal(actor[k], embedded[k]) for k in embedded):
-            return entry
+        if entry.task == task:
+            actor = load_checkpoint(entry.checkpoint).get("actor_state_dict") or {}
+            if _same_weights(actor, data["teacher_state_dict"]):
+                return entry
     raise DepthbenchError(
         f"this distilled student's teacher is not in the store {root}: add the teacher run first "
         f"(depthbench references add TEACHER_RUN --task {task} --role teacher), so that the student names it"
@@ -315,6 +317,15 @@ def add(
         seed=int(manifest["seed"]),
     )
     teacher = _find_teacher(data, task, root) if manifest["kind"] == "distillation" else None
+    for student in entries(root):  # --force must not swap the teacher a stored student names for another one
+        student_manifest = json.loads((student.path / MANIFEST).read_text())
+        if student_manifest["reference"].get("teacher") == f"{PREFIX}{task}/{role}":
+            embedded = training.load_checkpoint(student.checkpoint)["teacher_state_dict"]
+            if not _same_weights(data.get("actor_state_dict") or {}, embedded):
+                raise DepthbenchError(
+                    f"{PREFIX}{task}/{role} is the teacher of {student.name}, distilled from other weights; "
+                    f"re-add that student with its teacher, or store this policy under another --role"
+                )
 
     provenance = {
         "name": f"{PREFIX}{task}/{role}",
