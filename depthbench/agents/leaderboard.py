@@ -83,7 +83,10 @@ def gather(results_dirs: list[Path], *, include_references: bool = False) -> lis
                 seen.add(path.resolve())
                 found.append((path, data))
     if not found:
-        where = ", ".join(str(f) for f in folders) or "(no folders)"
+        where = ", ".join(
+            [str(f) for f in results_dirs]
+            + ([f"the reference store {references.store_root()}"] if include_references else [])
+        )
         raise DepthbenchError(f"no evaluation JSONs (depthbench.metrics/1) under {where}; run `depthbench eval` first")
     return found
 
