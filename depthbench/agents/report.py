@@ -96,35 +96,48 @@ def group_rows(metrics: list[tuple[Path, dict[str, Any]]], root: Path) -> list[d
     return rows
 
 
+def evaluation_key(data: dict[str, Any]) -> tuple:
+    """What makes two evaluations the same condition of the same policy recipe, up to the training seed."""
+    return (
+        data["task"],
+        data["kind"],
+        data["encoder"]["label"],
+        data["train_noise"],
+        data["eval_noise"],
+        data["split"],
+        data["iterations"],
+        actions(data),
+    )
+
+
+def pool_by_seed(
+    metrics: list[tuple[Path, dict[str, Any]]], *, require_records: bool = False
+) -> dict[tuple, dict[int, tuple[Path, dict[str, Any], list[dict[str, Any]]]]]:
+    """Evaluations grouped by `evaluation_key`, one per training seed (the one with the most episodes), with their
+    per-episode records. Evaluations without a records file are skipped, or an error with `require_records`."""
+    pooled: dict[tuple, dict[int, tuple[Path, dict[str, Any], list[dict[str, Any]]]]] = {}
+    for path, data in metrics:
+        records_file = path.parent / data.get("episode_records_file", "")
+        if not records_file.is_file():
+            if require_records:
+                raise DepthbenchError(f"{path} has no episode records beside it; re-run its evaluation")
+            continue
+        records = json.loads(records_file.read_text())
+        by_seed = pooled.setdefault(evaluation_key(data), {})
+        seed = data["train_seed"]
+        if seed not in by_seed or len(records) > len(by_seed[seed][2]):
+            by_seed[seed] = (path, data, records)
+    return pooled
+
+
 def seed_rows(metrics: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
     """Evaluations that differ only in the training seed, pooled: SR over all their episodes (Wilson) and the
     t-interval over per-seed SRs, the "over episodes and seeds" view of independent training runs."""
     from depthbench.agents import stats
 
-    pooled: dict[tuple, list[tuple[int, list[float]]]] = {}
-    for path, data in metrics:
-        records_file = path.parent / data.get("episode_records_file", "")
-        if not records_file.is_file():
-            continue
-        successes = [float(r["success"]) for r in json.loads(records_file.read_text())]
-        key = (
-            data["task"],
-            data["kind"],
-            data["encoder"]["label"],
-            data["train_noise"],
-            data["eval_noise"],
-            data["split"],
-            data["iterations"],
-            actions(data),
-        )
-        pooled.setdefault(key, []).append((data["train_seed"], successes))
     rows = []
-    for key, evaluations in sorted(pooled.items()):
-        largest: dict[int, list[float]] = {}  # one evaluation per seed: the one with the most episodes
-        for seed, successes in evaluations:
-            if len(successes) > len(largest.get(seed, [])):
-                largest[seed] = successes
-        runs = sorted(largest.items())
+    for key, by_seed in sorted(pool_by_seed(metrics).items()):
+        runs = [(seed, [float(r["success"]) for r in by_seed[seed][2]]) for seed in sorted(by_seed)]
         seeds = [seed for seed, _ in runs]
         if len(seeds) < 2:
             continue

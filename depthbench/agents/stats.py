@@ -91,3 +91,13 @@ def ratio_interval(
         return (float("nan"), float("nan"))
     ratios = num_means[valid] / den_means[valid]
     return (float(np.quantile(ratios, 0.025)), float(np.quantile(ratios, 0.975)))
+
+
+def difference_interval(successes_a: float, n_a: int, successes_b: float, n_b: int) -> tuple[float, float]:
+    """95% interval of p_a - p_b for two proportions: Newcombe's hybrid score interval from the two Wilson intervals
+    (Newcombe 1998, method 10), via statsmodels. Used for the robustness drop SR_clean - SR_noisy; it treats the two
+    samples as independent, which is conservative when both evaluations ran the same episodes."""
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    low, high = confint_proportions_2indep(successes_a, n_a, successes_b, n_b, method="newcomb", compare="diff")
+    return (float(low), float(high))

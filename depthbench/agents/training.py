@@ -233,8 +233,11 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a policy checkpoint with torch's weights-only unpickler: tensors, containers and plain types only, so a
-    file that would run code when unpickled is refused before anything in it runs."""
-    path = Path(path)
+    file that would run code when unpickled is refused before anything in it runs. `reference:TASK/ROLE` names a
+    shipped reference policy (depthbench.agents.references)."""
+    from depthbench.agents.references import resolve_checkpoint
+
+    path = resolve_checkpoint(path)
     if not path.is_file():
         raise DepthbenchError(f"checkpoint not found: {path}")
     try:

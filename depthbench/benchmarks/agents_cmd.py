@@ -46,7 +46,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     distill.add_argument("task")
     distill.add_argument(
-        "--teacher", help="teacher checkpoint from `train --teacher` (required unless --resume: the run knows it)"
+        "--teacher",
+        help="teacher checkpoint from `train --teacher`, or reference:TASK/teacher (required unless --resume: the run "
+        "knows it)",
     )
     distill.add_argument("--encoder", help="student's depth encoder name")
     _add_run_flags(distill)
@@ -57,7 +59,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "eval", help="evaluate a checkpoint -> metrics JSON with 95%% confidence intervals"
     )
     evaluate.add_argument("task", help="task name (must match the checkpoint's task)")
-    evaluate.add_argument("--checkpoint", required=True, help="model_*.pt from a run's checkpoints/ (or a run dir)")
+    evaluate.add_argument(
+        "--checkpoint",
+        required=True,
+        help="model_*.pt from a run's checkpoints/, a run dir, or a shipped reference policy reference:TASK/ROLE "
+        "(`depthbench references list`)",
+    )
     evaluate.add_argument("--eval-noise", help="noise spec applied to depth at evaluation (default: config, clean)")
     evaluate.add_argument("--episodes", type=int, help="episodes to evaluate (default: config)")
     evaluate.add_argument("--split", help="task split: train|val|test (default: config, test)")
@@ -73,7 +80,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--out", help="metrics JSON path (default: RUN/eval/<noise>_<split>.json)")
     evaluate.add_argument(
         "--teacher-metrics",
-        help="a teacher's metrics JSON (same task and split): adds SR "
+        help="a teacher's metrics JSON (same task and split) or reference:TASK/ROLE (its stored evaluation): adds SR "
         "normalized to the teacher (distilled students get it automatically)",
     )
     evaluate.add_argument("--no-progress", action="store_true")
@@ -104,8 +111,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     export = subparsers.add_parser(
         "export", help="ONNX export (depth preprocessing + encoder + policy), parity-checked with onnxruntime"
     )
-    export.add_argument("checkpoint")
-    export.add_argument("--out", help="ONNX path (default: next to the checkpoint, policy.onnx)")
+    export.add_argument("checkpoint", help="model_*.pt, or a reference policy reference:TASK/ROLE")
+    export.add_argument(
+        "--out",
+        help="ONNX path (default: next to the checkpoint, policy.onnx; runs/references/TASK/ROLE for a reference)",
+    )
     export.set_defaults(func=_export)
 
     listing = subparsers.add_parser("list", help="tasks, encoders, noise models and presets")
@@ -236,13 +246,14 @@ def torch_threads() -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from depthbench.agents import references
     from depthbench.agents.ablation import eval_path
     from depthbench.agents.evaluation import evaluate_checkpoint, write_metrics
     from depthbench.agents.training import latest_checkpoint, load_checkpoint
     from depthbench.errors import DepthbenchError
 
-    checkpoint = Path(args.checkpoint)
-    if checkpoint.is_dir():
+    checkpoint: str | Path = args.checkpoint if references.is_reference(args.checkpoint) else Path(args.checkpoint)
+    if isinstance(checkpoint, Path) and checkpoint.is_dir():
         found = latest_checkpoint(checkpoint)
         if found is None:
             raise DepthbenchError(f"no checkpoints in run directory {checkpoint}")
@@ -261,8 +272,8 @@ def _eval(args: argparse.Namespace) -> int:
         deterministic=args.deterministic,
     )
     if args.teacher_metrics:
-        add_teacher_reference(result, Path(args.teacher_metrics))
-    run_dir = checkpoint.parent.parent
+        add_teacher_reference(result, references.teacher_metrics_path(args.teacher_metrics, result))
+    run_dir = references.output_dir(checkpoint) if isinstance(checkpoint, str) else checkpoint.parent.parent
     out = Path(args.out) if args.out else eval_path(run_dir, f"{result['eval_noise']}_{result['split']}")
     write_metrics(result, out)
     _print_metrics(result)
@@ -393,9 +404,15 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from depthbench.agents import references
     from depthbench.agents.export import export_onnx
 
-    out = Path(args.out) if args.out else Path(args.checkpoint).parent / "policy.onnx"
+    if args.out:
+        out = Path(args.out)
+    elif references.is_reference(args.checkpoint):
+        out = references.output_dir(args.checkpoint) / "policy.onnx"
+    else:
+        out = Path(args.checkpoint).parent / "policy.onnx"
     info = export_onnx(args.checkpoint, out)
     parity = info["parity"]
     print(
