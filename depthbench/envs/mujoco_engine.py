@@ -81,6 +81,14 @@ _SENSORS_OFF = int(mujoco.mjtDisableBit.mjDSBL_SENSOR)
 _DEPTH_BIT = 1 << int(mujoco.mjtRayDataField.mjRAYDATA_DEPTH)
 
 
+def gl_backend() -> str:
+    """The OpenGL backend mujoco loaded at import ('egl', 'osmesa', 'glfw', ...), or 'none' if it found none."""
+    from mujoco.rendering.classic import gl_context
+
+    context = getattr(gl_context, "GLContext", None)
+    return context.__module__.rsplit(".", 1)[-1] if context is not None else "none"
+
+
 class OffscreenUnavailable(DepthbenchError):
     """No OpenGL context for offscreen rendering (MUJOCO_GL names a backend this machine lacks)."""
 
@@ -325,10 +333,10 @@ class BatchedMujoco:
             try:
                 renderer = mujoco.Renderer(model, height_px, width_px)
             except Exception as exc:  # noqa: BLE001 - every backend failure means the same: no offscreen GL here
-                backend = os.environ.get("MUJOCO_GL") or "glfw (MUJOCO_GL unset)"
                 raise OffscreenUnavailable(
-                    f"MuJoCo offscreen rendering failed with MUJOCO_GL={backend} ({type(exc).__name__}: {exc}); "
-                    "set MUJOCO_GL=egl or osmesa with its libraries installed (libegl1 / libosmesa6)"
+                    f"MuJoCo offscreen rendering failed with its {gl_backend()} OpenGL backend ({type(exc).__name__}: "
+                    f"{str(exc)[:200]}); start Python with MUJOCO_GL=egl (libegl1, libegl-mesa0) or MUJOCO_GL=osmesa "
+                    "(libosmesa6) set, before mujoco is imported"
                 ) from None
             # Shadows and reflections cost 5-20x the rest of a 256x256 frame on Mesa's llvmpipe (measured 17 vs 340 ms
             # for the grasp scene on the 2-core dev box); a video frame does without them.
