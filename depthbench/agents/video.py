@@ -22,6 +22,7 @@ episode's last frame.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import shutil
@@ -87,8 +88,9 @@ def text_panel(lines: list[str]) -> Image.Image:
     return panel
 
 
+@functools.cache
 def _font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=12)
+    return ImageFont.load_default(size=12)  # Pillow's bundled font: no system fonts needed
 
 
 def _label(panel: Image.Image, title: str) -> None:

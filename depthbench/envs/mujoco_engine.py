@@ -217,7 +217,7 @@ class BatchedMujoco:
             self.batch.set_models(self._models)
         self.batch.reset(stage=mujoco.mjtStage.mjSTAGE_NONE)
         self.forward()
-        self._view: dict[str, Any] = {}  # offscreen renderer and scratch model/data, made on first render_view
+        self._views: dict[int, dict[str, Any]] = {}  # per env: offscreen renderer, scratch model/data (render_view)
 
     def compile_variant(self, spec: mujoco.MjSpec) -> mujoco.MjModel:
         """Compile `spec` with this engine's depth cameras and ray groups: the engine's own model, or another
@@ -319,11 +319,11 @@ class BatchedMujoco:
 
         The env's own model (per-env fields or per-env model) and state are copied out of the batch, so the image
         shows what that env simulates. Raises OffscreenUnavailable when no OpenGL context can be made."""
+        view = self._views.setdefault(env_index, {})
         if self._models is None:  # the batch's model with env_index's expanded fields, written into a scratch copy
-            model = self.batch.get_model(env_index, self._view.get("model"))
+            model = self.batch.get_model(env_index, view.get("model"))
         else:
             model = self._models[env_index]
-        view = self._view
         if view.get("model") is not model or view.get("size") != (width_px, height_px):
             if "renderer" in view:
                 view["renderer"].close()
