@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "depthbench.benchmarks.noise_cmd",
     "depthbench.benchmarks.nav_cmd",
     "depthbench.benchmarks.agents_cmd",
+    "depthbench.benchmarks.doctor_cmd",
 )
 
 

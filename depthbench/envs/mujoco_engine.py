@@ -62,6 +62,9 @@ expanded model fields, or in per-env models.
 
 from __future__ import annotations
 
+import functools
+import importlib
+import importlib.util
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -87,6 +90,35 @@ def gl_backend() -> str:
 
     context = getattr(gl_context, "GLContext", None)
     return context.__module__.rsplit(".", 1)[-1] if context is not None else "none"
+
+
+@functools.cache
+def _load_triton_first() -> None:
+    """Import triton (if installed) before the first offscreen OpenGL context.
+
+    Triton bundles its own LLVM; importing it after Mesa's software rasterizer (llvmpipe, behind EGL on machines
+    without a GPU driver) has loaded the system LLVM crashes the process (measured: `import triton` after one MuJoCo
+    EGL render -> SIGSEGV; the other order works). torch imports triton lazily (torch._dynamo, torchvision.ops), so
+    it could otherwise come after a video has started."""
+    if importlib.util.find_spec("triton") is not None:
+        importlib.import_module("triton")
+
+
+def probe_offscreen() -> str:
+    """'ok: ...' with the OpenGL renderer's name when a 16x16 offscreen MuJoCo render works, else why not."""
+    _load_triton_first()
+    model = mujoco.MjModel.from_xml_string("<mujoco><worldbody><geom size='0.1'/></worldbody></mujoco>")
+    setting = f"backend {gl_backend()}, MUJOCO_GL={os.environ.get('MUJOCO_GL', '')!r}"
+    try:
+        with mujoco.Renderer(model, 16, 16) as renderer:
+            renderer.update_scene(mujoco.MjData(model))
+            renderer.render()
+            from OpenGL import GL
+
+            name = GL.glGetString(GL.GL_RENDERER)
+    except Exception as exc:  # noqa: BLE001 - reported: videos then fall back to depth-only frames
+        return f"unavailable ({setting}): {type(exc).__name__}: {str(exc)[:200]}"
+    return f"ok ({setting}), OpenGL renderer {name.decode() if isinstance(name, bytes) else name}"
 
 
 class OffscreenUnavailable(DepthbenchError):
@@ -330,6 +362,7 @@ class BatchedMujoco:
             model.vis.global_.offwidth = max(int(model.vis.global_.offwidth), width_px)
             model.vis.global_.offheight = max(int(model.vis.global_.offheight), height_px)
             model.vis.quality.offsamples = 0  # no multisampling: Mesa's software rasterizer pays for every sample
+            _load_triton_first()
             try:
                 renderer = mujoco.Renderer(model, height_px, width_px)
             except Exception as exc:  # noqa: BLE001 - every backend failure means the same: no offscreen GL here
