@@ -169,5 +169,7 @@ def test_no_offscreen_gl_gives_labelled_depth_only_frames(tmp_path, monkeypatch,
 def test_a_failed_evaluation_leaves_no_video_or_segments(tmp_path):
     pointnav = {**POINTNAV_TINY, "agent": {"max_episode_steps": 50}}
     with pytest.raises(RuntimeError, match="policy crashed"):
-        record("pointnav", pointnav, episodes=2, video_episodes=2, path=tmp_path / "v.mp4", actions=[1, 2, 3], fail_after=5)
+        record(
+            "pointnav", pointnav, episodes=2, video_episodes=2, path=tmp_path / "v.mp4", actions=[1, 2, 3], fail_after=5
+        )
     assert list(tmp_path.iterdir()) == []

@@ -331,7 +331,8 @@ class EpisodeRecorder(VecEnv):
         """Join the recorded episodes into the MP4 (atomically) and return its description for the metrics JSON."""
         if self.segments or len(self.done) != len(self.position):
             raise DepthbenchError(
-                f"video: {len(self.done)} of {len(self.position)} episodes finished recording; the evaluation ended early"
+                f"video: {len(self.done)} of {len(self.position)} episodes finished recording; "
+                "the evaluation ended early"
             )
         import imageio_ffmpeg
 

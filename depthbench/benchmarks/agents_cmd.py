@@ -279,7 +279,8 @@ def _eval(args: argparse.Namespace) -> int:
     print(f"metrics: {out}")
     if "video" in result:
         video = result["video"]
-        print(f"video:   {video['path']} ({len(video['episodes'])} episodes, {video['frames']} frames, {video['view']})")
+        print(f"video:   {video['path']} ({len(video['episodes'])} episodes, {video['frames']} frames)")
+        print(f"         view: {video['view']}")
     return 0
 
 

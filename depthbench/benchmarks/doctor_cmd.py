@@ -224,14 +224,13 @@ def machine_section() -> dict[str, Any]:
     }
     meminfo = Path("/proc/meminfo")
     if meminfo.is_file():
-        total_kib = next(int(line.split()[1]) for line in meminfo.read_text().splitlines() if line.startswith("MemTotal"))
-        out["memory_gib"] = round(total_kib / 2**20, 1)
+        total = next(line for line in meminfo.read_text().splitlines() if line.startswith("MemTotal"))
+        out["memory_gib"] = round(int(total.split()[1]) / 2**20, 1)  # /proc/meminfo counts KiB
     if hasattr(os, "getloadavg"):
         out["load_average"] = [round(x, 2) for x in os.getloadavg()]
     release = Path("/etc/os-release")
-    pretty = ""
-    if release.is_file():
-        pretty = next((ln.split("=", 1)[1].strip('"') for ln in release.read_text().splitlines() if ln.startswith("PRETTY_NAME=")), "")
+    lines = release.read_text().splitlines() if release.is_file() else []
+    pretty = next((line.split("=", 1)[1].strip('"') for line in lines if line.startswith("PRETTY_NAME=")), "")
     out["os"] = f"{pretty} ({platform.platform()})" if pretty else platform.platform()
     return out
 
@@ -267,7 +266,8 @@ def format_report(report: dict[str, Any]) -> str:
         elif isinstance(body, dict):
             for key, value in body.items():
                 if isinstance(value, dict) and "found" in value:  # a robot model
-                    value = f"found {value['path']} ({value['where']})" if value["found"] else f"MISSING: {value['where']}"
+                    where = value["where"]
+                    value = f"found {value['path']} ({where})" if value["found"] else f"MISSING: {where}"
                 elif isinstance(value, dict):
                     value = "; ".join(f"{k}: {v}" for k, v in value.items())
                 elif isinstance(value, list):

@@ -352,10 +352,9 @@ class BatchedMujoco:
         The env's own model (per-env fields or per-env model) and state are copied out of the batch, so the image
         shows what that env simulates. Raises OffscreenUnavailable when no OpenGL context can be made."""
         view = self._views.setdefault(env_index, {})
-        if self._models is None:  # the batch's model with env_index's expanded fields, written into a scratch copy
-            model = self.batch.get_model(env_index, view.get("model"))
-        else:
-            model = self._models[env_index]
+        # per-env models are used as they are; otherwise the batch's model with env_index's expanded fields is
+        # written into a scratch copy
+        model = self.batch.get_model(env_index, view.get("model")) if self._models is None else self._models[env_index]
         if view.get("model") is not model or view.get("size") != (width_px, height_px):
             if "renderer" in view:
                 view["renderer"].close()

@@ -57,8 +57,9 @@ HOME_GRASP_POS = np.array([0.55, 0.0, 0.3])
 HOME_PALM_MAT = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
 # Episode videos: the robot's base, the table and the object from the front left, above table height. The robot is
 # drawn as its collision geometry (group 3): its visual meshes are not in the model (RAY_HIDDEN_GROUP).
-VIEW_CAMERA = ViewCamera(lookat=(0.55, 0.0, 0.15), distance_m=1.7, azimuth_deg=150.0, elevation_deg=-25.0,
-                         geom_groups=(0, 1, 2, 3))
+VIEW_CAMERA = ViewCamera(
+    lookat=(0.55, 0.0, 0.15), distance_m=1.7, azimuth_deg=150.0, elevation_deg=-25.0, geom_groups=(0, 1, 2, 3)
+)
 PRIVILEGED_LAYOUT = {
     "object_rel_grasp": slice(0, 3),
     "object_pos": slice(3, 6),

@@ -73,8 +73,9 @@ STANDING_BASE_HEIGHT_M = 0.45
 SPLITS = ("train", "val", "test")
 # Episode videos: from the robot's left, looking at the ladder and the platform edge (ladder foot 1 m ahead, platform
 # top 2 m up in the default config). The scene holds collision geometry only (spec.build_spec), in group 3.
-VIEW_CAMERA = ViewCamera(lookat=(1.0, 0.0, 0.9), distance_m=4.5, azimuth_deg=-90.0, elevation_deg=-15.0,
-                         geom_groups=(0, 1, 2, 3))
+VIEW_CAMERA = ViewCamera(
+    lookat=(1.0, 0.0, 0.9), distance_m=4.5, azimuth_deg=-90.0, elevation_deg=-15.0, geom_groups=(0, 1, 2, 3)
+)
 
 
 class LadderTask(VecEnv):
