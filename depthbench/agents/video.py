@@ -152,7 +152,13 @@ class _Segment:
 
         self.path = path
         self.writer = imageio_ffmpeg.write_frames(
-            str(path), FRAME_SIZE, fps=fps, codec="libx264", quality=7, ffmpeg_log_level="error"
+            str(path),
+            FRAME_SIZE,
+            fps=fps,
+            codec="libx264",
+            quality=7,
+            ffmpeg_log_level="error",
+            output_params=["-preset", "veryfast"],  # encoding shares the cores with the evaluation
         )
         self.writer.send(None)  # start ffmpeg
         self.frames = 0
