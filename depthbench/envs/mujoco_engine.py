@@ -105,7 +105,7 @@ def _load_triton_first() -> None:
 
 
 def probe_offscreen() -> str:
-    """'ok: ...' with the OpenGL renderer's name when a 16x16 offscreen MuJoCo render works, else why not."""
+    """'ok (backend ...), OpenGL renderer NAME' when a 16x16 offscreen MuJoCo render works, else why not."""
     _load_triton_first()
     model = mujoco.MjModel.from_xml_string("<mujoco><worldbody><geom size='0.1'/></worldbody></mujoco>")
     setting = f"backend {gl_backend()}, MUJOCO_GL={os.environ.get('MUJOCO_GL', '')!r}"
