@@ -66,12 +66,17 @@ def group_episodes(records: Sequence[dict[str, Any]], group_by: Sequence[str], *
     return out
 
 
+def episode_quota(episodes: int, num_envs: int) -> list[int]:
+    """Episodes each env contributes to an evaluation of `episodes`: the first k of every env, k as even as can be."""
+    return [episodes // num_envs + (1 if i < episodes % num_envs else 0) for i in range(num_envs)]
+
+
 def run_episodes(
     env: Any, policy: Any, episodes: int, *, deterministic: bool, desc: str = "eval", show_progress: bool = True
 ) -> list[dict[str, Any]]:
     """Step `env` with `policy` until every env finished its quota; returns the per-episode records."""
     num_envs = env.num_envs
-    quota = [episodes // num_envs + (1 if i < episodes % num_envs else 0) for i in range(num_envs)]
+    quota = episode_quota(episodes, num_envs)
     counts = [0] * num_envs
     records: list[dict[str, Any]] = []
     max_len = int(torch.as_tensor(env.max_episode_length).max())
@@ -116,10 +121,13 @@ def evaluate_checkpoint(
     device: str | None = None,
     show_progress: bool = True,
     deterministic: bool | None = None,
+    video_episodes: int = 0,
+    video_path: str | Path | None = None,
 ) -> dict[str, Any]:
     """Metrics of one checkpoint (and, for a distilled student, of its teacher on the same episodes, acting in the
     same mode: greedy against greedy, sampled against sampled). `deterministic` None: the config's
-    eval.deterministic, or eval.student_deterministic for a distilled student."""
+    eval.deterministic, or eval.student_deterministic for a distilled student. `video_episodes` > 0 also records
+    that many episodes into an MP4 at `video_path` (default: beside the default metrics JSON), see video.py."""
     data = load_checkpoint(checkpoint)
     meta = data["depthbench"]
     cfg = with_device(meta["config"], device)
@@ -132,6 +140,8 @@ def evaluate_checkpoint(
     num_envs = min(int(num_envs if num_envs is not None else eval_cfg["num_envs"]), episodes)
     if episodes < 1:
         raise DepthbenchError(f"--episodes must be >= 1, got {episodes}")
+    if not 0 <= video_episodes <= episodes:
+        raise DepthbenchError(f"--video {video_episodes} must be between 0 and the {episodes} evaluated episodes")
 
     seed_everything(EVAL_SEED_OFFSET + seed)  # stochastic policies sample from the global torch RNG
     setup = PolicySetup(cfg, kind=meta["kind"], teacher_cfg=_teacher_cfg(meta))
@@ -145,14 +155,32 @@ def evaluate_checkpoint(
     setup.describe_encoder(runner)
     policy = runner.get_inference_policy()
     label = setup.encoder_info["label"]
-    records = run_episodes(
-        env,
-        policy,
-        episodes,
-        deterministic=eval_cfg["deterministic"],
-        desc=f"eval {cfg['task']} [{label}] noise={noise}",
-        show_progress=show_progress,
-    )
+    recorder = None
+    if video_episodes:
+        from depthbench.agents.ablation import eval_path
+        from depthbench.agents.video import EpisodeRecorder
+
+        recorder = EpisodeRecorder(
+            env,
+            episodes=episodes,
+            video_episodes=video_episodes,
+            path=video_path or eval_path(Path(checkpoint).parent.parent, f"{noise}_{split}").with_suffix(".mp4"),
+            title=f"{cfg['task']} | {label} | {meta['kind']} | eval noise {noise} | split {split} | seed {seed}",
+            policy_input=noise,
+        )
+    try:
+        records = run_episodes(
+            recorder or env,
+            policy,
+            episodes,
+            deterministic=eval_cfg["deterministic"],
+            desc=f"eval {cfg['task']} [{label}] noise={noise}",
+            show_progress=show_progress,
+        )
+        video = recorder.finish() if recorder else None
+    finally:
+        if recorder:
+            recorder.close()
     result: dict[str, Any] = {
         "schema": "depthbench.metrics/1",
         "task": cfg["task"],
@@ -192,6 +220,8 @@ def evaluate_checkpoint(
         )
         result["teacher"] = {"metrics": summarize_episodes(teacher_records, seed=seed)}
         result["normalized_to_teacher"] = normalized_success(records, teacher_records, seed=seed)
+    if video is not None:
+        result["video"] = video
     result["episode_records"] = records
     return result
 

@@ -40,6 +40,10 @@ class DepthFeatureWrapper(VecEnv):
         self.generator = generator
         self.frozen_encoder = frozen_encoder
         self.encode_batch_size = encode_batch_size
+        # Episode videos (agents/video.py) set keep_depth: the last (clean, noisy) depth pair is then kept in
+        # last_depth, noisy None when the policy sees no depth.
+        self.keep_depth = False
+        self.last_depth: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self.num_envs = env.num_envs
         self.num_actions = env.num_actions
         self.max_episode_length = env.max_episode_length
@@ -77,8 +81,12 @@ class DepthFeatureWrapper(VecEnv):
             return obs
         groups = {key: obs[key] for key in names if key != DEPTH_GROUP}
         if self.drop_depth:
+            if self.keep_depth:
+                self.last_depth = obs[DEPTH_GROUP], None
             return TensorDict(groups, batch_size=obs.batch_size, device=obs.device)
         noisy = self.noise(obs[DEPTH_GROUP], self.generator)
+        if self.keep_depth:
+            self.last_depth = obs[DEPTH_GROUP], noisy
         if self.frozen_encoder is None:
             groups[DEPTH_GROUP] = noisy
         else:

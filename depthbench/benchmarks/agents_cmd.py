@@ -83,6 +83,14 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="a teacher's metrics JSON (same task and split) or reference:TASK/ROLE (its stored evaluation): adds SR "
         "normalized to the teacher (distilled students get it automatically)",
     )
+    evaluate.add_argument(
+        "--video",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also record N of the episodes into an MP4 beside the metrics JSON: depth clean and noisy, the task's "
+        "view (top-down map or third-person), metrics per episode (see docs/videos.md)",
+    )
     evaluate.add_argument("--no-progress", action="store_true")
     evaluate.set_defaults(func=_eval)
 
@@ -270,6 +278,8 @@ def _eval(args: argparse.Namespace) -> int:
         num_envs=args.num_envs,
         show_progress=not args.no_progress,
         deterministic=args.deterministic,
+        video_episodes=args.video,
+        video_path=Path(args.out).with_suffix(".mp4") if args.out else None,
     )
     if args.teacher_metrics:
         add_teacher_reference(result, references.teacher_metrics_path(args.teacher_metrics, result))
@@ -278,6 +288,10 @@ def _eval(args: argparse.Namespace) -> int:
     write_metrics(result, out)
     _print_metrics(result)
     print(f"metrics: {out}")
+    if "video" in result:
+        video = result["video"]
+        print(f"video:   {video['path']} ({len(video['episodes'])} episodes, {video['frames']} frames)")
+        print(f"         view: {video['view']}")
     return 0
 
 

@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "depthbench.benchmarks.agents_cmd",
     "depthbench.benchmarks.publish_cmd",
     "depthbench.benchmarks.pretrain_cmd",
+    "depthbench.benchmarks.doctor_cmd",
 )
 
 

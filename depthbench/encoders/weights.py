@@ -43,6 +43,26 @@ def resolve_weights(info: EncoderInfo, weights: str | os.PathLike) -> tuple[Path
     )
 
 
+def find_local_weights(source: WeightsSource) -> tuple[Path | None, str]:
+    """(path or None, where) of `source` on this machine, never downloading: DEPTHBENCH_WEIGHTS_DIR, then the
+    huggingface_hub or torch.hub cache that `resolve_weights` would fill. For `depthbench doctor`."""
+    local_dir = os.environ.get(WEIGHTS_DIR_ENV)
+    if local_dir and (Path(local_dir) / source.local_name).is_file():
+        return Path(local_dir) / source.local_name, f"${WEIGHTS_DIR_ENV}"
+    if source.hf_repo is not None:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(repo_id=source.hf_repo, filename=source.filename)
+        if isinstance(cached, str):
+            return Path(cached), "huggingface_hub cache"
+    elif source.url is not None:
+        target = Path(torch.hub.get_dir()) / "checkpoints" / source.filename
+        if target.is_file():
+            return target, "torch.hub cache"
+    where = f"${WEIGHTS_DIR_ENV}/{source.local_name}" if local_dir else f"${WEIGHTS_DIR_ENV} unset"
+    return None, f"missing ({where}; not in the {'huggingface_hub' if source.hf_repo else 'torch.hub'} cache)"
+
+
 def _download(info: EncoderInfo, keyword: str, source: WeightsSource) -> Path:
     try:
         if source.hf_repo is not None:

@@ -29,3 +29,18 @@ def robot_xml(name: str, entry: str | None = None) -> Path:
     if not xml.is_file():
         raise DepthbenchError(f"robot model '{name}' has no file {xml}; check MENAGERIE_ROOT or the download cache")
     return xml
+
+
+def local_robot_xml(name: str, entry: str | None = None) -> tuple[Path | None, str]:
+    """(MJCF path or None, where it was looked for) without downloading anything: MENAGERIE_ROOT/<name> when that
+    is set, else the package's download cache. For `depthbench doctor`."""
+    cache = mujoco_menagerie.Cache()
+    robot = mujoco_menagerie.get(name)
+    if cache.root is not None:
+        folder, where = cache.root / name, f"MENAGERIE_ROOT={cache.root}"
+    elif cache.is_cached(robot):
+        folder, where = cache.model_path(robot), f"download cache {cache.dir}"
+    else:
+        return None, f"not in the download cache {cache.dir} and MENAGERIE_ROOT is unset"
+    xml = folder / robot.entry(entry).file
+    return (xml, where) if xml.is_file() else (None, f"no {xml.relative_to(folder)} under {folder} ({where})")

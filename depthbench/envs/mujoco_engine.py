@@ -45,11 +45,16 @@ API, for a task:
     engine.set_const(ids)                          # after editing fields that mj_setConst derives from
     engine.reset(ids, qpos=..., qvel=...)          # reset a subset of envs (defaults or keyframe), then forward
     engine.sensor("touch_ff")                      # (N, dim) live view of one sensor's data
+    engine.render_view(0, ViewCamera(...), 256, 256)  # (H, W, 3) uint8 third-person image of env 0 (videos)
 
 Per-env geometry (e.g. a ladder per env), which expanded fields cannot express because collision and ray bounding
 volumes are compiled from it: build with per_env_models=True, then per reset
     engine.set_models(ids, [engine.compile_variant(spec_i) for spec_i in specs]); engine.reset(ids, qpos=...)
 `SingleTaskEnv` and `async_vector_baseline` give any task the one-env-per-process gymnasium AsyncVectorEnv baseline.
+
+Third-person images (`render_view`, for episode videos) use mujoco.Renderer, offscreen OpenGL through the backend
+that MUJOCO_GL names when mujoco is first imported (depthbench defaults it to EGL on Linux: no display needed,
+Mesa's software rasterizer or a GPU driver). Without a working backend `render_view` raises OffscreenUnavailable.
 
 `nthread=0` uses every CPU (at most one thread per env). The model is compiled once; per-env variation lives in
 expanded model fields, or in per-env models.
@@ -57,6 +62,9 @@ expanded model fields, or in per-env models.
 
 from __future__ import annotations
 
+import functools
+import importlib
+import importlib.util
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -74,6 +82,60 @@ from depthbench.errors import DepthbenchError
 
 _SENSORS_OFF = int(mujoco.mjtDisableBit.mjDSBL_SENSOR)
 _DEPTH_BIT = 1 << int(mujoco.mjtRayDataField.mjRAYDATA_DEPTH)
+
+
+def gl_backend() -> str:
+    """The OpenGL backend mujoco loaded at import ('egl', 'osmesa', 'glfw', ...), or 'none' if it found none."""
+    from mujoco.rendering.classic import gl_context
+
+    context = getattr(gl_context, "GLContext", None)
+    return context.__module__.rsplit(".", 1)[-1] if context is not None else "none"
+
+
+@functools.cache
+def _load_triton_first() -> None:
+    """Import triton (if installed) before the first offscreen OpenGL context.
+
+    Triton bundles its own LLVM; importing it after Mesa's software rasterizer (llvmpipe, behind EGL on machines
+    without a GPU driver) has loaded the system LLVM crashes the process (measured: `import triton` after one MuJoCo
+    EGL render -> SIGSEGV; the other order works). torch imports triton lazily (torch._dynamo, torchvision.ops), so
+    it could otherwise come after a video has started."""
+    if importlib.util.find_spec("triton") is not None:
+        importlib.import_module("triton")
+
+
+def probe_offscreen() -> str:
+    """'ok (backend ...), OpenGL renderer NAME' when a 16x16 offscreen MuJoCo render works, else why not."""
+    _load_triton_first()
+    model = mujoco.MjModel.from_xml_string("<mujoco><worldbody><geom size='0.1'/></worldbody></mujoco>")
+    setting = f"backend {gl_backend()}, MUJOCO_GL={os.environ.get('MUJOCO_GL', '')!r}"
+    try:
+        with mujoco.Renderer(model, 16, 16) as renderer:
+            renderer.update_scene(mujoco.MjData(model))
+            renderer.render()
+            from OpenGL import GL
+
+            name = GL.glGetString(GL.GL_RENDERER)
+    except Exception as exc:  # noqa: BLE001 - reported: videos then fall back to depth-only frames
+        return f"unavailable ({setting}): {type(exc).__name__}: {str(exc)[:200]}"
+    return f"ok ({setting}), OpenGL renderer {name.decode() if isinstance(name, bytes) else name}"
+
+
+class OffscreenUnavailable(DepthbenchError):
+    """No OpenGL context for offscreen rendering (MUJOCO_GL names a backend this machine lacks)."""
+
+
+@dataclass(frozen=True)
+class ViewCamera:
+    """A fixed third-person camera (MuJoCo's free mjvCamera): looks at `lookat` from `distance_m` away, at
+    `azimuth_deg` around the vertical and `elevation_deg` (negative: from above). `geom_groups` are the geom groups
+    drawn (MuJoCo's default 0-2 shows visual meshes; tasks whose visual meshes were dropped show collision group 3)."""
+
+    lookat: tuple[float, float, float]
+    distance_m: float
+    azimuth_deg: float
+    elevation_deg: float
+    geom_groups: tuple[int, ...] = (0, 1, 2)
 
 
 @dataclass(frozen=True)
@@ -187,6 +249,7 @@ class BatchedMujoco:
             self.batch.set_models(self._models)
         self.batch.reset(stage=mujoco.mjtStage.mjSTAGE_NONE)
         self.forward()
+        self._views: dict[int, dict[str, Any]] = {}  # per env: offscreen renderer, scratch model/data (render_view)
 
     def compile_variant(self, spec: mujoco.MjSpec) -> mujoco.MjModel:
         """Compile `spec` with this engine's depth cameras and ray groups: the engine's own model, or another
@@ -282,6 +345,47 @@ class BatchedMujoco:
         if qvel is not None:
             self.qvel[rows] = qvel
         self.forward(ids)
+
+    def render_view(self, env_index: int, camera: ViewCamera, width_px: int, height_px: int) -> np.ndarray:
+        """(height_px, width_px, 3) uint8 image of env `env_index` at its current state, seen from `camera`.
+
+        The env's own model (per-env fields or per-env model) and state are copied out of the batch, so the image
+        shows what that env simulates. Raises OffscreenUnavailable when no OpenGL context can be made."""
+        view = self._views.setdefault(env_index, {})
+        # per-env models are used as they are; otherwise the batch's model with env_index's expanded fields is
+        # written into a scratch copy
+        model = self.batch.get_model(env_index, view.get("model")) if self._models is None else self._models[env_index]
+        if view.get("model") is not model or view.get("size") != (width_px, height_px):
+            if "renderer" in view:
+                view["renderer"].close()
+            model.vis.global_.offwidth = max(int(model.vis.global_.offwidth), width_px)
+            model.vis.global_.offheight = max(int(model.vis.global_.offheight), height_px)
+            model.vis.quality.offsamples = 0  # no multisampling: Mesa's software rasterizer pays for every sample
+            _load_triton_first()
+            try:
+                renderer = mujoco.Renderer(model, height_px, width_px)
+            except Exception as exc:  # noqa: BLE001 - every backend failure means the same: no offscreen GL here
+                raise OffscreenUnavailable(
+                    f"MuJoCo offscreen rendering failed with its {gl_backend()} OpenGL backend ({type(exc).__name__}: "
+                    f"{str(exc)[:200]}); start Python with MUJOCO_GL=egl (libegl1, libegl-mesa0) or MUJOCO_GL=osmesa "
+                    "(libosmesa6) set, before mujoco is imported"
+                ) from None
+            # Shadows and reflections cost 5-20x the rest of a 256x256 frame on Mesa's llvmpipe (measured 17 vs 340 ms
+            # for the grasp scene on the 2-core dev box); a video frame does without them.
+            renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
+            renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
+            view.clear()
+            view.update(model=model, size=(width_px, height_px), renderer=renderer, data=mujoco.MjData(model))
+        data = self.batch.get_data(env_index, view["data"])
+        mujoco.mj_kinematics(model, data)  # a scratch MjData: recompute the poses the scene is drawn from
+        free = mujoco.MjvCamera()
+        free.type = mujoco.mjtCamera.mjCAMERA_FREE
+        free.lookat[:] = camera.lookat
+        free.distance, free.azimuth, free.elevation = camera.distance_m, camera.azimuth_deg, camera.elevation_deg
+        option = mujoco.MjvOption()
+        option.geomgroup[:] = [int(g in camera.geom_groups) for g in range(len(option.geomgroup))]
+        view["renderer"].update_scene(data, camera=free, scene_option=option)
+        return view["renderer"].render()
 
     def depth(self) -> np.ndarray:
         """(N, C, H, W) float32 planar depth in metres of every camera; 0 where a ray has no return."""

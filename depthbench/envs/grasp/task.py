@@ -41,7 +41,7 @@ from scipy.spatial.transform import Rotation
 from tensordict import TensorDict
 
 from depthbench.envs.grasp import objects, scene
-from depthbench.envs.mujoco_engine import BatchedMujoco, DepthCamera
+from depthbench.envs.mujoco_engine import BatchedMujoco, DepthCamera, ViewCamera
 from depthbench.errors import DepthbenchError
 
 NUM_ARM_ACTIONS = 6
@@ -55,6 +55,11 @@ RAY_HIDDEN_GROUP = 5
 HOME_GRASP_POS = np.array([0.55, 0.0, 0.3])
 # Allegro palm frame: fingers extend along +z and curl towards +x (the palm face). Home: face down, fingers along +x.
 HOME_PALM_MAT = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
+# Episode videos: the robot's base, the table and the object from the front left, above table height. The robot is
+# drawn as its collision geometry (group 3): its visual meshes are not in the model (RAY_HIDDEN_GROUP).
+VIEW_CAMERA = ViewCamera(
+    lookat=(0.55, 0.0, 0.15), distance_m=1.7, azimuth_deg=150.0, elevation_deg=-25.0, geom_groups=(0, 1, 2, 3)
+)
 PRIVILEGED_LAYOUT = {
     "object_rel_grasp": slice(0, 3),
     "object_pos": slice(3, 6),
@@ -264,6 +269,12 @@ class GraspTask(VecEnv):
 
     def get_observations(self) -> TensorDict:
         return self._obs
+
+    view_name = "third-person (MuJoCo, collision geometry)"
+
+    def render_view(self, env_index: int, width_px: int, height_px: int) -> np.ndarray:
+        """Episode-video frame of env `env_index` now, from the fixed VIEW_CAMERA."""
+        return self.engine.render_view(env_index, VIEW_CAMERA, width_px, height_px)
 
     def reset(self, seed: int | None = None) -> TensorDict:
         """Reset every env (re-seeding the task's random stream when `seed` is given)."""

@@ -61,7 +61,7 @@ from tensordict import TensorDict
 
 from depthbench.envs.ladder import spec as ladder_spec
 from depthbench.envs.ladder.spec import LadderParams
-from depthbench.envs.mujoco_engine import BatchedMujoco
+from depthbench.envs.mujoco_engine import BatchedMujoco, ViewCamera
 from depthbench.errors import DepthbenchError
 
 NEAREST_RUNGS = 5
@@ -71,6 +71,11 @@ PRIVILEGED_DIM = POLICY_DIM + 3 + 3 * NEAREST_RUNGS + 3 * 4 + 1 + 2 + 4
 GOAL_PAST_EDGE_M = 0.6
 STANDING_BASE_HEIGHT_M = 0.45
 SPLITS = ("train", "val", "test")
+# Episode videos: from the robot's left, looking at the ladder and the platform edge (ladder foot 1 m ahead, platform
+# top 2 m up in the default config). The scene holds collision geometry only (spec.build_spec), in group 3.
+VIEW_CAMERA = ViewCamera(
+    lookat=(1.0, 0.0, 0.9), distance_m=4.5, azimuth_deg=-90.0, elevation_deg=-15.0, geom_groups=(0, 1, 2, 3)
+)
 
 
 class LadderTask(VecEnv):
@@ -251,6 +256,12 @@ class LadderTask(VecEnv):
 
     def get_observations(self) -> TensorDict:
         return self._obs
+
+    view_name = "third-person (MuJoCo, collision geometry)"
+
+    def render_view(self, env_index: int, width_px: int, height_px: int) -> np.ndarray:
+        """Episode-video frame of env `env_index` now, from the fixed VIEW_CAMERA."""
+        return self.engine.render_view(env_index, VIEW_CAMERA, width_px, height_px)
 
     # ------------------------------------------------------------------------------------------------- step
     def step(self, actions: torch.Tensor) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict[str, Any]]:

@@ -222,6 +222,16 @@ class EmbodiedNavEnv(NavVecEnv):
             batch_size=[self.num_envs],
         )
 
+    def view_navigable(self, env_index: int) -> np.ndarray:
+        """Where this episode's robot fits: clearance at its body height >= its footprint radius."""
+        c, scene = self.clearance, int(self.engine.scene[env_index])
+        ny, nx = c.shape[scene]
+        start = c.offset[scene] + int(self.height_bin[env_index]) * ny * nx
+        return c.values[start : start + ny * nx].reshape(ny, nx) >= self.body[env_index, 0]
+
+    def view_radii_m(self, env_index: int) -> tuple[float, float]:
+        return float(self.body[env_index, 0]), float(self.cfg["success_distance_m"])
+
     def _patch(self, p: dict[str, Any]) -> np.ndarray:
         """Agent-centred, heading-aligned patch: 1 where this robot's footprint would collide."""
         e, cells = self.engine, p["patch_cells"]

@@ -6,11 +6,13 @@ arrays (one row per environment). Tasks (pointnav.py, embodied.py) add actions, 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
 import numpy as np
 import torch
+from PIL import Image, ImageDraw
 from rsl_rl.env import VecEnv
 
 from depthbench.envs.navigation.navgrid import FieldCache, GridAtlas, NavGrid
@@ -138,9 +140,69 @@ class NavVecEnv(VecEnv):
     """rsl-rl VecEnv whose step counter lives in a numpy array `self.steps` (the navigation tasks' state is numpy).
 
     rsl-rl may overwrite episode_length_buf (random initial lengths); the property keeps both views in sync.
+    `render_view` draws an env's top-down map (habitat-lab's TopDownMap, for episode videos).
     """
 
     steps: np.ndarray
+    episode_index: np.ndarray
+    engine: NavEngine
+    view_name = "top-down map (navigable floor, path, goal)"
+
+    def view_navigable(self, env_index: int) -> np.ndarray:
+        """(ny, nx) bool: where the centre of env `env_index`'s agent may be, on its scene's grid."""
+        return self.engine.atlas.grids[int(self.engine.scene[env_index])].navigable
+
+    def view_radii_m(self, env_index: int) -> tuple[float, float]:
+        """(agent radius, success distance) of env `env_index`'s episode, metres."""
+        raise NotImplementedError
+
+    @functools.cached_property
+    def _view_state(self) -> dict[str, dict]:
+        return {"trails": {}, "maps": {}}
+
+    def render_view(self, env_index: int, width_px: int, height_px: int) -> np.ndarray:
+        """(height_px, width_px, 3) uint8 top-down map of env `env_index` now: navigable floor (light), goal with its
+        success radius (green), the path walked so far (orange) and the agent with its heading (blue), north up.
+
+        The path is the positions at which this env was rendered since its episode began, so call this once per
+        step (the episode recorder does)."""
+        e, state = self.engine, self._view_state
+        trail = state["trails"].setdefault(env_index, [])
+        if self.steps[env_index] == 0:
+            trail.clear()
+        trail.append(e.xy[env_index].copy())
+        key = int(self.episode_index[env_index]), width_px, height_px
+        cached = state["maps"].get(env_index)
+        if cached is None or cached[0] != key:  # the floor image depends on the episode only (scene, embodiment)
+            navigable = self.view_navigable(env_index)
+            ny, nx = navigable.shape
+            scale = min(width_px / nx, height_px / ny)
+            size = max(1, round(nx * scale)), max(1, round(ny * scale))
+            floor = Image.fromarray(np.where(navigable[::-1], 235, 70).astype(np.uint8)).resize(size, Image.NEAREST)
+            base = Image.new("RGB", (width_px, height_px), (40, 40, 40))
+            offset = (width_px - size[0]) // 2, (height_px - size[1]) // 2
+            base.paste(floor.convert("RGB"), offset)
+            cached = key, base, offset, scale, ny
+            state["maps"][env_index] = cached
+        _, base, offset, scale, ny = cached
+        origin, cell = e.atlas.origin[int(e.scene[env_index])], e.atlas.cell
+
+        def pixel(xy: np.ndarray) -> tuple[float, float]:
+            return offset[0] + (xy[0] - origin[0]) / cell * scale, offset[1] + (ny - (xy[1] - origin[1]) / cell) * scale
+
+        agent_r, goal_r = (max(3.0, r / cell * scale) for r in self.view_radii_m(env_index))
+        image = base.copy()
+        draw = ImageDraw.Draw(image)
+        gx, gy = pixel(e.goal_xy[env_index])
+        draw.ellipse([gx - goal_r, gy - goal_r, gx + goal_r, gy + goal_r], fill=(60, 190, 60), outline=(0, 110, 0))
+        if len(trail) > 1:
+            draw.line([pixel(xy) for xy in trail], fill=(255, 140, 0), width=2)
+        ax, ay = pixel(e.xy[env_index])
+        yaw = float(e.yaw[env_index])
+        tip = 2.0 * agent_r + 4.0
+        draw.ellipse([ax - agent_r, ay - agent_r, ax + agent_r, ay + agent_r], fill=(40, 90, 230))
+        draw.line([(ax, ay), (ax + tip * math.cos(yaw), ay - tip * math.sin(yaw))], fill=(20, 20, 120), width=2)
+        return np.asarray(image)
 
     @property
     def episode_length_buf(self) -> torch.Tensor:

@@ -322,6 +322,9 @@ class PointNavEnv(NavVecEnv):
             batch_size=[self.num_envs],
         )
 
+    def view_radii_m(self, env_index: int) -> tuple[float, float]:
+        return self.agent["agent_radius_m"], self.agent["success_distance_m"]
+
     def goal_sensor(self) -> np.ndarray:
         """(N, 2) the goal sensor's reading (rho m, phi rad, + = left), as habitat-lab's sensors define it."""
         e = self.engine
