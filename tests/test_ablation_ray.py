@@ -24,7 +24,7 @@ from depthbench.agents.ablation import run_ablation  # noqa: E402
 from depthbench.agents.training import write_json_atomic  # noqa: E402
 from depthbench.benchmarks.cli import main  # noqa: E402
 
-ITERATIONS = 3
+ITERATIONS = 2
 MATRIX = dict(
     encoders=["scratch-cnn", "defm-regnet-y-400mf"],  # in-model CNN and a frozen (random-init) pretrained-style one
     train_noises=["clean"],
