@@ -50,8 +50,11 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
     address = opts["address"]
     if address is not None and address != "auto" and not ADDRESS.match(address):
         raise DepthbenchError(f"--address must be auto, HOST:PORT or ray://HOST:PORT, got '{address}'")
-    if not opts["gpus_per_cell"] >= 0:
-        raise DepthbenchError(f"--gpus-per-cell must be >= 0 (fractions share a GPU), got {opts['gpus_per_cell']}")
+    if not 0 <= opts["gpus_per_cell"] <= 1:
+        raise DepthbenchError(
+            f"--gpus-per-cell must be in [0, 1] (a cell trains on one GPU, fractions share one), got "
+            f"{opts['gpus_per_cell']:g}; several GPUs for one run: torchrun (docs/ray.md)"
+        )
     if not opts["cpus_per_cell"] > 0:
         raise DepthbenchError(f"--cpus-per-cell must be > 0, got {opts['cpus_per_cell']}")
     if not isinstance(opts["max_retries"], int) or opts["max_retries"] < 0:
