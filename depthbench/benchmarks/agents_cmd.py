@@ -106,7 +106,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "(default: a private Ray instance on this machine, stopped at the end)",
     )
     ablate.add_argument("--gpus-per-cell", type=float, help="ray: GPUs reserved per cell, fractions share (default 0)")
-    ablate.add_argument("--cpus-per-cell", type=float, help="ray: CPUs reserved per cell = its torch threads (default 1)")
+    ablate.add_argument("--cpus-per-cell", type=float, help="ray: CPUs per cell = its torch threads (default 1)")
     ablate.add_argument(
         "--max-retries",
         type=int,
