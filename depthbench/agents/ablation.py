@@ -96,8 +96,9 @@ def prepare_ablation(
         "overrides": list(overrides or []),
         "episodes": episodes,
     }
-    for cell in cells(spec):
-        cell_config(spec, cell)
+    for encoder in encoders:  # the seed changes no other key: one config per (encoder, train noise) is checked
+        for train_noise in train_noises:
+            cell_config(spec, (encoder, train_noise, 0))
     spec_path = out / SPEC_FILE
     saved = read_json(spec_path)
     if saved is not None and saved != spec:
@@ -178,9 +179,9 @@ def run_cell(
                 checkpoint, eval_noise=eval_noise, episodes=spec["episodes"], seed=cell[2], show_progress=show_progress
             )
             write_metrics(result, path)
-        (run_dir / CLAIM_FILE).unlink(missing_ok=True)
         return {"status": "done", "trained": trained}
     finally:
+        (run_dir / CLAIM_FILE).unlink(missing_ok=True)
         lock.release()
 
 

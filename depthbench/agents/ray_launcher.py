@@ -123,9 +123,8 @@ def _cell_task(out: str, spec: dict[str, Any], cell: list[Any], cpus_per_cell: f
     return run_cell(Path(out), spec, (cell[0], cell[1], int(cell[2])), show_progress=False, log=lambda *_: None)
 
 
-def _check_device(spec: dict[str, Any], gpus_per_cell: float) -> None:
+def _check_device(device: str, gpus_per_cell: float) -> None:
     """Ray hides the GPUs a task did not reserve: a cuda cell without --gpus-per-cell would find none."""
-    device = str(cell_config(spec, cells(spec)[0])["device"])
     if device.startswith("cuda") and gpus_per_cell == 0:
         raise DepthbenchError("the cells train on cuda but --gpus-per-cell is 0; pass --gpus-per-cell 1 (or 0.5)")
     if device == "cpu" and gpus_per_cell > 0:
@@ -154,8 +153,8 @@ def run_cells(
     """Submit every unfinished cell as a Ray task and watch them to the end; raises one line naming failed cells."""
     all_cells = cells(spec)
     todo = [c for c in all_cells if not cell_is_complete(out, spec, c)]
-    totals = {c: int(cell_config(spec, c)["iterations"]) for c in todo}
-    _check_device(spec, options["gpus_per_cell"])
+    cfg = cell_config(spec, all_cells[0])  # cells differ in encoder, noise and seed only
+    _check_device(str(cfg["device"]), options["gpus_per_cell"])
     failed: dict[Cell, str] = {}
     with connect(options["address"]) as ray:
         remote = ray.remote(_cell_task)
@@ -207,7 +206,7 @@ def run_cells(
                     pending[submit(cell)] = cell
             if not pending and later:
                 time.sleep(min(poll_s, max(0.0, min(later.values()) - time.monotonic())))
-            bar.set_postfix_str(_status(out, list(pending.values()), later, failed, totals), refresh=True)
+            bar.set_postfix_str(_status(out, list(pending.values()), later, failed, cfg["iterations"]), refresh=True)
         bar.close()
     if failed:
         names = "; ".join(f"{cell_dir(out, *c).name}: {why}" for c, why in failed.items())
@@ -217,12 +216,10 @@ def run_cells(
         )
 
 
-def _status(
-    out: Path, pending: list[Cell], later: dict[Cell, float], failed: dict[Cell, str], totals: dict[Cell, int]
-) -> str:
+def _status(out: Path, pending: list[Cell], later: dict[Cell, float], failed: dict[Cell, str], iterations: int) -> str:
     """'running 2 [scratch-cnn__train-clean__s0 3/4, ...] | queued 1 | other driver 0 | failed 0'."""
     running = [c for c in pending if (cell_dir(out, *c) / CLAIM_FILE).is_file()]
-    shown = ", ".join(f"{cell_dir(out, *c).name} {cell_iteration(cell_dir(out, *c))}/{totals[c]}" for c in running)
+    shown = ", ".join(f"{cell_dir(out, *c).name} {cell_iteration(cell_dir(out, *c))}/{iterations}" for c in running)
     return (
         f"running {len(running)} [{shown}] | queued {len(pending) - len(running)} | other driver {len(later)} | "
         f"failed {len(failed)}"
