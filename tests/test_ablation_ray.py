@@ -23,6 +23,7 @@ from depthbench.agents import ablation  # noqa: E402
 from depthbench.agents.ablation import run_ablation  # noqa: E402
 from depthbench.agents.training import write_json_atomic  # noqa: E402
 from depthbench.benchmarks.cli import main  # noqa: E402
+from depthbench.errors import DepthbenchError  # noqa: E402
 
 ITERATIONS = 2
 MATRIX = dict(
@@ -224,3 +225,19 @@ def test_bad_launcher_flags_are_one_line(flags, message, tmp_path, capsys):
     assert err.count("\n") == 0
     assert message.format(port=port) in err
     assert not (tmp_path / "cells").exists()  # nothing started
+
+
+def test_a_failing_cell_is_reported_once_and_the_others_finish(ray_cluster, tmp_path):
+    out = tmp_path / "failing"
+    matrix = {**MATRIX, "seeds": 1, "weights": str(tmp_path / "missing.pt")}  # scratch-cnn takes no weights
+    with pytest.raises(DepthbenchError) as info:
+        run_ablation(TASK, **matrix, out=out, launcher="ray", ray_options={"max_retries": 2})
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("1 of 2 cells failed (defm-regnet-y-400mf__train-clean__s0: DepthbenchError: ")
+    assert "run the same command again" in message
+    spec = json.loads((out / ablation.SPEC_FILE).read_text())
+    assert ablation.cell_is_complete(out.resolve(), spec, ("scratch-cnn", "clean", 0))
+    bad = ablation.cell_dir(out.resolve(), "defm-regnet-y-400mf", "clean", 0)
+    assert len(attempts(bad)) == 1  # a Python error is not retried: it would fail the same way again
+    assert not (out / ablation.RESULTS_FILE).exists()  # no table with a hole in it
