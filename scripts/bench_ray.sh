@@ -10,7 +10,7 @@ out="${1:-runs/bench-ray}"
 python="${PYTHON:-python}"
 rm -rf "$out"
 mkdir -p "$out"
-echo "machine: $(nproc) cores (OMP_NUM_THREADS=$OMP_NUM_THREADS), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "machine: $(nproc --all) cores (OMP_NUM_THREADS=$OMP_NUM_THREADS), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 matrix=(ablate pointnav --encoders scratch-cnn,defm-regnet-y-400mf --weights none --seeds 2 --preset cpu-smoke
   --no-report --no-progress)
 run() {
