@@ -116,7 +116,7 @@ def connect(address: str | None) -> Iterator[Any]:
 
 
 def _cell_task(out: str, spec: dict[str, Any], cell: list[Any], cpus_per_cell: float) -> dict[str, Any]:
-    """One Ray task: the cell, with as many torch threads as CPUs reserved for it (Ray sets no torch threads)."""
+    """One Ray task: the cell, with one torch thread per reserved CPU (whatever the node's OMP_NUM_THREADS)."""
     import torch
 
     torch.set_num_threads(max(1, int(cpus_per_cell)))
