@@ -1,26 +1,35 @@
 #!/usr/bin/env bash
-# The README's main command: set up .venv if needed, then run depthbench's main job, the quick CPU PointNav benchmark:
-# scratch-cnn vs frozen DeFM-EfficientNet-B0 on procedural scenes (cpu-smoke preset, a few minutes on 2 cores),
-# evaluated clean and under Kinect v1 noise, with the results table printed and a report in runs/benchmark-pointnav.
-# DeFM weights are used when they can be found (DEPTHBENCH_WEIGHTS_DIR/defm_efficientnet_b0.pth or the Hugging Face
-# hub); otherwise the DeFM encoder runs with random weights and every output labels it "(RANDOM INIT)".
+# The README's main command: set up .venv if needed, then depthbench's main job. It evaluates every reference policy
+# shipped in depthbench/references (trained by this project; `depthbench references list`) on held-out episodes,
+# clean and under Kinect v1 noise, prints the results table with 95% CIs, writes it (markdown, CSV, PNG) to
+# runs/main/leaderboard and an episode video of the first policy to runs/main/. A few minutes on 2 CPU cores.
+# Extra arguments go to every `depthbench eval` (e.g. --episodes 50 for a quicker look).
 source "$(dirname "${BASH_SOURCE[0]}")/venv.sh"
-weights=$(python - <<'PY'
-from depthbench.encoders.registry import get_encoder_info
-from depthbench.encoders.weights import resolve_weights
-from depthbench.errors import DepthbenchError
-
-try:
-    resolve_weights(get_encoder_info("defm-efficientnet-b0"), "defm")
-    print("defm")
-except DepthbenchError:
-    print("none")
+out=runs/main
+python -m depthbench references list
+mapfile -t names < <(python - <<'PY'
+import json, subprocess, sys
+listing = json.loads(subprocess.run([sys.executable, "-m", "depthbench", "references", "list", "--json"],
+                                    check=True, capture_output=True, text=True).stdout)
+for ref in listing["references"]:
+    if ref["role"] != "teacher":  # students are evaluated with their teacher on the same episodes
+        print(f"{ref['task']}/{ref['role']}")
 PY
 )
-if [ "$weights" = none ]; then
-  echo "DeFM weights not found (set DEPTHBENCH_WEIGHTS_DIR or allow a Hugging Face download):" \
-    "defm-efficientnet-b0 runs with RANDOM INIT weights and is labelled so; these are not DeFM results."
+if [ "${#names[@]}" -eq 0 ]; then
+  echo "depthbench: error: no reference policies are shipped in this checkout" >&2
+  exit 2
 fi
-python -m depthbench demo "$@"
-python -m depthbench ablate pointnav --encoders scratch-cnn,defm-efficientnet-b0 --weights "$weights" \
-  --preset cpu-smoke --seeds 1 --eval-noise kinect-v1 --out runs/benchmark-pointnav
+video=2
+for name in "${names[@]}"; do
+  for noise in clean kinect-v1; do
+    args=(--checkpoint "reference:$name" --episodes 100 --eval-noise "$noise" --out "$out/${name/\//-}/$noise-test.json")
+    if [ "$video" -gt 0 ] && [ "$noise" = kinect-v1 ]; then
+      args+=(--video "$video")  # clean and noisy depth side by side, the map, success / SPL
+      video=0
+    fi
+    python -m depthbench eval "${name%%/*}" "${args[@]}" "$@"
+  done
+done
+python -m depthbench leaderboard "$out" --out "$out/leaderboard"
+ls "$out"/*/*.mp4

@@ -93,6 +93,27 @@ def set_rng_state(state: dict[str, Any], noise_generator: torch.Generator) -> No
     noise_generator.set_state(state["noise"])
 
 
+def torchrun_ranks() -> tuple[int, int, int]:
+    """(global rank, local rank, world size) that torchrun sets; (0, 0, 1) for a plain single-device run."""
+    return int(os.getenv("RANK", "0")), int(os.getenv("LOCAL_RANK", "0")), int(os.getenv("WORLD_SIZE", "1"))
+
+
+def multi_gpu_device(device: str) -> str:
+    """This process's GPU under torchrun (rsl-rl's multi-GPU PPO wants cuda:<LOCAL_RANK> and NCCL)."""
+    _, local_rank, world = torchrun_ranks()
+    if not str(device).startswith("cuda"):
+        raise DepthbenchError(
+            f"torchrun started {world} processes (WORLD_SIZE={world}): multi-GPU training needs --device cuda, "
+            f"got '{device}'; run without torchrun on the CPU"
+        )
+    if torch.cuda.device_count() <= local_rank:
+        raise DepthbenchError(
+            f"LOCAL_RANK={local_rank} but torch sees {torch.cuda.device_count()} CUDA device(s); "
+            "use --nproc-per-node <= the GPUs of this node"
+        )
+    return f"cuda:{local_rank}"
+
+
 def chunk_env_seed(seed: int, iteration: int) -> int:
     """Env seed of the chunk starting at `iteration`: distinct per chunk, the same in a resumed and an unkilled run."""
     return seed * 1_000_003 + iteration
@@ -102,7 +123,7 @@ class _ProgressLogger(Logger):
     """rsl-rl's Logger (TensorBoard scalars) plus a progress.jsonl learning curve and a tqdm bar instead of the
     multi-line console dump."""
 
-    def __init__(self, *args: Any, progress_path: Path, bar: tqdm, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, progress_path: Path | None, bar: tqdm, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.progress_path = progress_path
         self.bar = bar
@@ -140,8 +161,9 @@ class _ProgressLogger(Logger):
             super().log(
                 it=it, start_it=start_it, total_it=total_it, collect_time=collect_time, learn_time=learn_time, **kwargs
             )
-        with self.progress_path.open("a") as f:
-            f.write(json.dumps(row, sort_keys=True) + "\n")
+        if self.progress_path is not None:  # None on torchrun ranks other than 0
+            with self.progress_path.open("a") as f:
+                f.write(json.dumps(row, sort_keys=True) + "\n")
         self.bar.update(1)
         postfix = {"reward": f"{row.get('mean_reward', float('nan')):.2f}", "fps": f"{row['env_steps_per_s']:.0f}"}
         if "train_success_rate" in row:
@@ -285,25 +307,31 @@ def train(
             cfg = {**cfg, "iterations": iterations}
         teacher_checkpoint = saved.get("teacher_checkpoint")
         start_ckpt = latest_checkpoint(run_dir)
-    elif manifest_path.is_file():
+    rank, _, world = torchrun_ranks()
+    primary = rank == 0  # under torchrun only rank 0 writes the run directory; the other ranks train their share
+    if world > 1:
+        cfg = {**cfg, "device": multi_gpu_device(cfg["device"])}
+    if not resume and primary and manifest_path.is_file():
         raise DepthbenchError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
 
     teacher_data = load_checkpoint(teacher_checkpoint) if kind == "distillation" else None
     teacher_cfg = teacher_data["depthbench"]["config"] if teacher_data else None
     seed = int(cfg["seed"])
-    seed_everything(seed)
-    noise_generator = torch.Generator(device=cfg["device"]).manual_seed(seed)
+    rank_seed = seed + 100_003 * rank  # other ranks collect other experience (rank 0 = the single-GPU run)
+    seed_everything(rank_seed)
+    noise_generator = torch.Generator(device=cfg["device"]).manual_seed(rank_seed)
     setup = PolicySetup(cfg, kind=kind, teacher_cfg=teacher_cfg)
 
     total = int(cfg["iterations"])
     env = setup.make_env(
-        seed=chunk_env_seed(seed, 0),
+        seed=chunk_env_seed(rank_seed, 0),
         noise_spec=cfg["train_noise"],
         split=None,
         num_envs=cfg["num_envs"],
         generator=noise_generator,
     )
-    runner = setup.runner(env, log_dir=str(run_dir / "tensorboard"))
+    log_dir = str(run_dir / "tensorboard") if primary else None
+    runner = setup.runner(env, log_dir=log_dir)
     setup.describe_encoder(runner)
     if teacher_data is not None:
         runner.alg.load(teacher_data, {"teacher": True}, strict=True)
@@ -330,19 +358,19 @@ def train(
         total=total,
         desc=f"{kind} {cfg['task']} [{setup.encoder_info['label']}]",
         unit="it",
-        disable=not show_progress,
+        disable=not show_progress or not primary,
         dynamic_ncols=True,
     )
     logger = _ProgressLogger(
-        log_dir=str(run_dir / "tensorboard"),
+        log_dir=log_dir,
         cfg=runner.cfg,
         env_cfg=env.cfg,
         num_envs=env.num_envs,
-        is_distributed=False,
-        gpu_world_size=1,
-        gpu_global_rank=0,
+        is_distributed=world > 1,
+        gpu_world_size=world,
+        gpu_global_rank=rank,
         device=cfg["device"],
-        progress_path=run_dir / PROGRESS,
+        progress_path=run_dir / PROGRESS if primary else None,
         bar=bar,
     )
     runner.logger = logger
@@ -351,22 +379,24 @@ def train(
         runner.alg.load(data, None, strict=True)
         done = int(data["iter"])
         set_rng_state(data["depthbench"]["rng"], noise_generator)
+        if not primary:  # checkpoints hold rank 0's RNG state: the others draw their own again
+            seed_everything(rank_seed + done)
+            noise_generator.manual_seed(rank_seed + done)
         logger.load_state(data["depthbench"]["logger"])
         logger.tot_timesteps = done * runner.cfg["num_steps_per_env"] * env.num_envs
-        _truncate_progress(run_dir / PROGRESS, done)
         bar.update(done)
         manifest = json.loads(manifest_path.read_text())
         manifest["config"] = cfg  # the new total when --iterations extended the run
-    elif resume:
-        _truncate_progress(run_dir / PROGRESS, 0)
-    manifest["status"] = "running"
-    write_json_atomic(manifest_path, manifest)
+    if primary:
+        _truncate_progress(run_dir / PROGRESS, done)
+        manifest["status"] = "running"
+        write_json_atomic(manifest_path, manifest)
 
     started = time.perf_counter()
     while done < total:
         if done > 0 or start_ckpt is not None:
             env = setup.make_env(
-                seed=chunk_env_seed(seed, done),
+                seed=chunk_env_seed(rank_seed, done),
                 noise_spec=cfg["train_noise"],
                 split=None,
                 num_envs=cfg["num_envs"],
@@ -380,12 +410,15 @@ def train(
             runner.learn(num_learning_iterations=chunk)
         done += chunk
         path = run_dir / CHECKPOINTS / f"model_{done}.pt"
-        _save(runner, path, done, setup, noise_generator, logger)
         manifest.update(iterations_done=done, checkpoint=str(path))
-        write_json_atomic(manifest_path, manifest)
+        if primary:
+            _save(runner, path, done, setup, noise_generator, logger)
+            write_json_atomic(manifest_path, manifest)
     bar.close()
     if logger.writer is not None:
         logger.writer.flush()
+    if not primary:
+        return manifest
     manifest["status"] = "finished"
     manifest["train_wall_time_s_this_session"] = time.perf_counter() - started
     manifest["throughput"] = _throughput(run_dir / PROGRESS)

@@ -109,6 +109,24 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     ablate.add_argument("--out", help="output directory (default runs/ablate-TASK)")
     ablate.add_argument("--no-report", action="store_true", help="skip the report after the matrix")
     ablate.add_argument("--no-progress", action="store_true")
+    ablate.add_argument(
+        "--launcher",
+        default="local",
+        help="local: cells one after the other in this process (default); ray: one Ray task per cell, on a laptop or "
+        "a cluster, with --out on a path every node sees (docs/ray.md; pip install 'depthbench[ray]')",
+    )
+    ablate.add_argument(
+        "--address",
+        help="ray: the cluster to use, auto (the one on this machine / RAY_ADDRESS) or HOST:PORT "
+        "(default: a private Ray instance on this machine, stopped at the end)",
+    )
+    ablate.add_argument("--gpus-per-cell", type=float, help="ray: GPUs reserved per cell, fractions share (default 0)")
+    ablate.add_argument("--cpus-per-cell", type=float, help="ray: CPUs per cell = its torch threads (default 1)")
+    ablate.add_argument(
+        "--max-retries",
+        type=int,
+        help="ray: times a cell whose worker or node died is started again, resuming from its checkpoint (default 3)",
+    )
     ablate.set_defaults(func=_ablate)
 
     report = subparsers.add_parser("report", help="markdown + CSV tables and PNG plots from a runs directory")
@@ -357,6 +375,13 @@ def _ablate(args: argparse.Namespace) -> int:
         overrides=args.overrides,
         episodes=args.episodes,
         show_progress=not args.no_progress,
+        launcher=args.launcher,
+        ray_options={
+            "address": args.address,
+            "gpus_per_cell": args.gpus_per_cell,
+            "cpus_per_cell": args.cpus_per_cell,
+            "max_retries": args.max_retries,
+        },
     )
     _print_ablation(results)
     if not args.no_report:
