@@ -60,7 +60,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -70,51 +69,11 @@ import numpy as np
 import torch
 from mujoco import batch as mj_batch
 
+from depthbench.envs.camera import DepthCamera
 from depthbench.errors import DepthbenchError
 
 _SENSORS_OFF = int(mujoco.mjtDisableBit.mjDSBL_SENSOR)
 _DEPTH_BIT = 1 << int(mujoco.mjtRayDataField.mjRAYDATA_DEPTH)
-
-
-@dataclass(frozen=True)
-class DepthCamera:
-    """A pinhole depth camera fixed to `body`: pose in that body's frame, looking from `pos` towards `lookat`.
-
-    `up` is the body-frame direction that appears upwards in the image; `fovy_deg` the vertical field of view.
-    Returns beyond `max_range_m` read 0 (no return), as on a real sensor.
-    """
-
-    name: str
-    pos: tuple[float, float, float]
-    lookat: tuple[float, float, float]
-    fovy_deg: float = 60.0
-    width: int = 64
-    height: int = 64
-    body: str = "world"
-    up: tuple[float, float, float] = (0.0, 0.0, 1.0)
-    max_range_m: float = 10.0
-
-    def validate(self) -> None:
-        if self.width < 1 or self.height < 1:
-            raise DepthbenchError(f"camera '{self.name}': resolution {self.width}x{self.height} must be positive")
-        if not 0.0 < self.fovy_deg < 180.0:
-            raise DepthbenchError(f"camera '{self.name}': fovy_deg={self.fovy_deg} must be in (0, 180)")
-        if self.max_range_m <= 0:
-            raise DepthbenchError(f"camera '{self.name}': max_range_m={self.max_range_m} must be positive")
-        forward = np.subtract(self.lookat, self.pos)
-        if np.linalg.norm(forward) < 1e-9 or np.linalg.norm(np.cross(forward, self.up)) < 1e-9:
-            raise DepthbenchError(
-                f"camera '{self.name}': lookat must differ from pos and not be parallel to up; got pos={self.pos}, "
-                f"lookat={self.lookat}, up={self.up}"
-            )
-
-    def xyaxes(self) -> np.ndarray:
-        """MuJoCo camera frame: x = image right, y = image up, the camera looks along -z."""
-        forward = np.subtract(self.lookat, self.pos).astype(float)
-        forward /= np.linalg.norm(forward)
-        right = np.cross(forward, self.up)
-        right /= np.linalg.norm(right)
-        return np.concatenate([right, np.cross(right, forward)])
 
 
 def add_depth_camera(spec: mujoco.MjSpec, camera: DepthCamera) -> None:
