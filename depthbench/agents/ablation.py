@@ -51,6 +51,7 @@ def run_ablation(
     episodes: int | None = None,
     show_progress: bool = True,
     log: Any = print,
+    engine: str | None = None,
 ) -> dict[str, Any]:
     """Run (or continue) the matrix and write ablation.json; returns its content."""
     from depthbench.noise import build_noise
@@ -58,6 +59,10 @@ def run_ablation(
     out = Path(out)
     if seeds < 1:
         raise DepthbenchError(f"--seeds must be >= 1, got {seeds}")
+    if engine is not None:
+        from depthbench.envs import get_task
+
+        get_task(task).factory_for(engine)  # an unknown or unavailable engine fails before anything is written
     train_noises = [build_noise(s).spec for s in train_noises]  # canonical specs: one cell per distinct model
     eval_noises = [build_noise(s).spec for s in eval_noises]
     if CLEAN not in eval_noises:
@@ -73,6 +78,8 @@ def run_ablation(
         "overrides": list(overrides or []),
         "episodes": episodes,
     }
+    if engine is not None:  # recorded only when asked for, so earlier default-engine ablations still resume
+        spec["engine"] = engine
     spec_path = out / SPEC_FILE
     if spec_path.is_file():
         saved = json.loads(spec_path.read_text())
@@ -89,7 +96,7 @@ def run_ablation(
                 manifest_path = run_dir / MANIFEST
                 status = json.loads(manifest_path.read_text())["status"] if manifest_path.is_file() else None
                 if status != "finished":
-                    flags = {"encoder.name": encoder, "train_noise": train_noise, "seed": seed}
+                    flags = {"encoder.name": encoder, "train_noise": train_noise, "seed": seed, "engine": engine}
                     if weights is not None and encoder != SCRATCH_ENCODER:  # scratch-cnn has no pretrained weights
                         flags["encoder.weights"] = weights
                     cfg = resolve_config(task, preset=preset, flags=flags, overrides=overrides)

@@ -116,13 +116,16 @@ def evaluate_checkpoint(
     device: str | None = None,
     show_progress: bool = True,
     deterministic: bool | None = None,
+    engine: str | None = None,
 ) -> dict[str, Any]:
     """Metrics of one checkpoint (and, for a distilled student, of its teacher on the same episodes, acting in the
     same mode: greedy against greedy, sampled against sampled). `deterministic` None: the config's
-    eval.deterministic, or eval.student_deterministic for a distilled student."""
+    eval.deterministic, or eval.student_deterministic for a distilled student. `engine` None: the one it trained on."""
     data = load_checkpoint(checkpoint)
     meta = data["depthbench"]
     cfg = with_device(meta["config"], device)
+    if engine is not None:
+        cfg["engine"] = engine
     if deterministic is None:
         deterministic = cfg["eval"]["student_deterministic" if meta["kind"] == "distillation" else "deterministic"]
     eval_cfg = {**cfg["eval"], "deterministic": deterministic}

@@ -185,7 +185,14 @@ class PolicySetup:
         overrides = copy.deepcopy(self.cfg["env"])
         if split is not None:
             overrides["split"] = split
-        env = make_task(self.cfg["task"], num_envs=num_envs, seed=seed, device=self.cfg["device"], overrides=overrides)
+        env = make_task(
+            self.cfg["task"],
+            num_envs=num_envs,
+            seed=seed,
+            device=self.cfg["device"],
+            overrides=overrides,
+            engine=self.cfg.get("engine"),
+        )
         return DepthFeatureWrapper(
             env,
             noise=build_noise(noise_spec),

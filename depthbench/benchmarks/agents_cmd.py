@@ -70,6 +70,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument("--seed", type=int, default=0, help="evaluation seed (episodes drawn from it)")
     evaluate.add_argument("--device", help="cpu or cuda (default: the device the run trained on)")
+    add_engine_flag(evaluate, default_help="the engine the run trained on")
     evaluate.add_argument("--out", help="metrics JSON path (default: RUN/eval/<noise>_<split>.json)")
     evaluate.add_argument(
         "--teacher-metrics",
@@ -89,6 +90,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     ablate.add_argument("--seeds", type=int, default=3, help="training seeds per cell (0..N-1)")
     ablate.add_argument("--weights", help="weights for pretrained encoders: none|defm|imagenet|PATH (default auto)")
     ablate.add_argument("--preset", help=PRESETS_HELP)
+    add_engine_flag(ablate)
     ablate.add_argument("--episodes", type=int, help="evaluation episodes per cell and noise")
     ablate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ablate.add_argument("--out", help="output directory (default runs/ablate-TASK)")
@@ -127,6 +129,7 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", help="cpu or cuda")
+    add_engine_flag(parser)
     parser.add_argument("--preset", help=PRESETS_HELP)
     parser.add_argument(
         "--set",
@@ -138,6 +141,14 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", help="run directory (default runs/TASK/<encoder>_<noise>_s<seed>)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_engine_flag(parser: argparse.ArgumentParser, default_help: str = "the task's own, e.g. mujoco") -> None:
+    parser.add_argument(
+        "--engine",
+        help=f"simulation engine: mujoco (batched MuJoCo, CPU) or isaaclab (Isaac Lab 3 / Newton, CPU or CUDA; "
+        f"needs .venv-isaaclab, see docs/isaaclab.md); default: {default_help}",
+    )
 
 
 def _command_line() -> str:
@@ -156,6 +167,7 @@ def _resolve(args: argparse.Namespace) -> dict[str, Any]:
         "iterations": args.iterations,
         "seed": args.seed,
         "device": args.device,
+        "engine": args.engine,
     }
     return resolve_config(args.task, preset=args.preset, flags=flags, overrides=args.overrides)
 
@@ -259,6 +271,8 @@ def _eval(args: argparse.Namespace) -> int:
         num_envs=args.num_envs,
         show_progress=not args.no_progress,
         deterministic=args.deterministic,
+        device=args.device,
+        engine=args.engine,
     )
     if args.teacher_metrics:
         add_teacher_reference(result, Path(args.teacher_metrics))
@@ -332,6 +346,7 @@ def _ablate(args: argparse.Namespace) -> int:
         overrides=args.overrides,
         episodes=args.episodes,
         show_progress=not args.no_progress,
+        engine=args.engine,
     )
     _print_ablation(results)
     if not args.no_report:

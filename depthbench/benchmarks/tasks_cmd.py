@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from functools import partial
 from typing import Any
 
 from rich.console import Console
@@ -31,21 +32,25 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     env.add_argument("--steps", type=int, default=200, help="timed policy steps after warm-up (default 200)")
     env.add_argument("--seed", type=int, default=0)
     env.add_argument("--no-baseline", action="store_true", help="skip the naive reference engine")
+    env.add_argument("--engine", help="engine to time (default: the task's own; see `depthbench tasks list`)")
+    env.add_argument("--device", default="cpu", help="torch / simulation device, cpu or cuda (default cpu)")
     env.set_defaults(func=_bench_env)
 
 
 def _tasks_list(args: argparse.Namespace) -> int:
     from depthbench.envs import list_tasks
 
-    rows = [{"name": t.name, "engine": t.engine, "summary": t.summary} for t in list_tasks()]
+    rows = [
+        {"name": t.name, "engine": t.engine, "engines": list(t.engine_ids), "summary": t.summary} for t in list_tasks()
+    ]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     table = Table(title="depthbench tasks")
-    for column in ("name", "engine", "summary"):
+    for column in ("name", "engine", "engines", "summary"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["name"], row["engine"], row["summary"])
+        table.add_row(row["name"], row["engine"], ", ".join(row["engines"]), row["summary"])
     Console().print(table)
     return 0
 
@@ -75,12 +80,14 @@ def _bench_env(args: argparse.Namespace) -> int:
 
     info = get_task(args.task)
     overrides = {"depth": {"width": args.size, "height": args.size}}
-    env = make_task(args.task, num_envs=args.num_envs, seed=args.seed, overrides=overrides)
-    rows = [(f"{info.engine} (batched)", time_vec_env(env, args.steps, args.seed))]
+    make = partial(make_task, args.task, num_envs=args.num_envs, seed=args.seed, device=args.device, engine=args.engine)
+    label = info.engine if args.engine in (None, info.engine_id) else args.engine
+    env = make(overrides=overrides)
+    rows = [(f"{label} (batched)", time_vec_env(env, args.steps, args.seed))]
     if "enabled" in task_config(args.task)["depth"]:  # the task can run without cameras: time physics alone
         no_depth = {"depth": {**overrides["depth"], "enabled": False}}
-        env = make_task(args.task, num_envs=args.num_envs, seed=args.seed, overrides=no_depth)
-        rows.append((f"{info.engine} (batched), no depth", time_vec_env(env, args.steps, args.seed)))
+        env = make(overrides=no_depth)
+        rows.append((f"{label} (batched), no depth", time_vec_env(env, args.steps, args.seed)))
     if info.baseline is not None and not args.no_baseline:
         label, rate = info.baseline(task_config(args.task, overrides), args.num_envs, args.steps, args.seed)
         rows.append((label, rate))

@@ -21,6 +21,8 @@ def _baseline(cfg: dict[str, Any], num_envs: int, steps: int, seed: int) -> tupl
     summary="iiwa 14 + Allegro hand grasps and lifts procedural objects; one workspace depth camera",
     engine="mujoco-batch",
     baseline=_baseline,
+    engine_id="mujoco",
+    engines={"isaaclab": "depthbench.envs.grasp.isaaclab_task:make_isaaclab_grasp"},
 )
 def make_grasp(*, cfg: dict[str, Any], num_envs: int, seed: int, device: str) -> Any:
     from depthbench.envs.grasp.task import GraspTask

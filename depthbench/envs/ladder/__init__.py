@@ -25,6 +25,8 @@ def _baseline(cfg: dict[str, Any], num_envs: int, steps: int, seed: int) -> tupl
     summary="ANYmal C climbs a ladder (70-90 deg, 15-45 mm rungs) onto a platform; 4 depth cameras",
     engine="mujoco-batch",
     baseline=_baseline,
+    engine_id="mujoco",
+    engines={"isaaclab": "depthbench.envs.ladder.isaaclab_task:make_isaaclab_ladder"},
 )
 def make_ladder(*, cfg: dict[str, Any], num_envs: int, seed: int, device: str) -> Any:
     from depthbench.envs.ladder.task import LadderTask
