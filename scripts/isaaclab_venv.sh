@@ -40,7 +40,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   constraints="$venv/isaaclab-constraints.txt"
   "$venv/bin/python" -m pip freeze --exclude-editable | grep -v '^depthbench' >"$constraints"
   # What depthbench imports beyond Isaac Lab's own dependencies (no mujoco 4, no torch 2.14).
-  "${pip[@]}" -c "$constraints" pyyaml rich tqdm matplotlib pillow scipy huggingface-hub trimesh embreex scikit-fmm \
+  "${pip[@]}" -c "$constraints" pyyaml rich tqdm matplotlib pillow scipy huggingface-hub trimesh embreex scikit-fmm mujoco-menagerie \
     tensordict gymnasium jsonschema timm tensorboard "pytest>=8" "pytest-timeout>=2.3"
   "${pip[@]}" --no-deps -e .
   echo "$want" >"$stamp"
