@@ -24,9 +24,9 @@ import math
 from dataclasses import replace
 from typing import Any
 
+import isaaclab.sim as sim_utils
 import numpy as np
 import torch
-import warp as wp
 from isaaclab.actuators import ImplicitActuatorCfg
 from isaaclab.assets import ArticulationCfg, AssetBaseCfg
 from isaaclab.envs import DirectRLEnv, DirectRLEnvCfg
@@ -36,7 +36,6 @@ from isaaclab.sim import SimulationCfg
 from isaaclab.utils import configclass
 from isaaclab_newton.physics import MJWarpSolverCfg, NewtonCfg
 
-import isaaclab.sim as sim_utils
 from depthbench.envs.isaaclab_support import menagerie_usd
 from depthbench.envs.ladder import spec
 from depthbench.envs.ladder.spec import LadderParams, Shape
@@ -108,14 +107,19 @@ def env_cfg(cfg: dict[str, Any], num_envs: int, device: str) -> DirectRLEnvCfg:
                 joint_names_expr=[".*"],
                 stiffness=float(robot["stiffness"]),
                 damping=float(robot["damping"]),
-                effort_limit_sim=float(robot["effort_limit_nm"]),
+                joint_effort_limit=float(robot["effort_limit_nm"]),
             )
         },
     )
+    # The MuJoCo binding's floor is an infinite plane: this one reaches beyond the cameras' range from the start
+    # (envs render and collide only with their own world's shapes, so neighbouring floors may overlap).
+    floor_half_m = float(cfg["depth"]["max_m"]) + float(cfg["ladder"]["distance_m"]) + 2.0
     scene.floor = AssetBaseCfg(
         prim_path="{ENV_REGEX_NS}/Floor",
-        spawn=sim_utils.CuboidCfg(size=(12.0, 12.0, 0.1), collision_props=sim_utils.UsdPhysicsCollisionCfg()),
-        init_state=AssetBaseCfg.InitialStateCfg(pos=(2.0, 0.0, -0.05)),
+        spawn=sim_utils.CuboidCfg(
+            size=(2 * floor_half_m, 2 * floor_half_m, 0.1), collision_props=sim_utils.UsdPhysicsCollisionCfg()
+        ),
+        init_state=AssetBaseCfg.InitialStateCfg(pos=(0.0, 0.0, -0.05)),
     )
     for shape in spec.ladder_shapes(spec.grid_params(cfg, 0), spec.rung_slots(cfg)):
         setattr(scene, f"ladder_{shape.name}", _shape_cfg(shape))
@@ -254,6 +258,46 @@ class IsaacLadderEnv(DirectRLEnv):
 
     def _get_dones(self) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
+
+    def set_start_pose(
+        self,
+        env_ids: torch.Tensor,
+        *,
+        xy_m: torch.Tensor | None = None,
+        yaw_rad: torch.Tensor | None = None,
+        joint_pos_rad: torch.Tensor | None = None,
+    ) -> None:
+        """Base at (x, y, spec.DEFAULT_BASE_HEIGHT_M) in each env's frame, facing +x rotated by `yaw_rad`, at rest;
+        joints at `joint_pos_rad` (spec.JOINT_NAMES order; default: the standing pose). Then forward kinematics."""
+        n = len(env_ids)
+        pose = torch.zeros(n, 7, device=self.device)
+        pose[:, :3] = self.scene.env_origins[env_ids]
+        pose[:, 2] += spec.DEFAULT_BASE_HEIGHT_M
+        if xy_m is not None:
+            pose[:, :2] += xy_m
+        yaw = torch.zeros(n, device=self.device) if yaw_rad is None else yaw_rad
+        pose[:, 5], pose[:, 6] = torch.sin(yaw / 2), torch.cos(yaw / 2)  # xyzw
+        if joint_pos_rad is None:
+            joint_pos_rad = torch.as_tensor(spec.DEFAULT_JOINT_POS_RAD, dtype=torch.float32, device=self.device)
+            joint_pos_rad = joint_pos_rad.expand(n, -1)
+        self.robot.write_root_pose_to_sim_index(root_pose=pose, env_ids=env_ids)
+        self.robot.write_root_velocity_to_sim_index(
+            root_velocity=torch.zeros(n, 6, device=self.device), env_ids=env_ids
+        )
+        self.robot.write_joint_position_to_sim_index(position=joint_pos_rad, joint_ids=self.joint_ids, env_ids=env_ids)
+        self.robot.write_joint_velocity_to_sim_index(
+            velocity=torch.zeros_like(joint_pos_rad), joint_ids=self.joint_ids, env_ids=env_ids
+        )
+        self.set_joint_targets(joint_pos_rad, env_ids)
+        self.scene.write_data_to_sim()
+        self.sim.forward()
+        self.scene.update(0.0)
+
+    def set_joint_targets(self, targets_rad: torch.Tensor, env_ids: torch.Tensor | None = None) -> None:
+        """PD position targets (spec.JOINT_NAMES order) of envs `env_ids` (None: all)."""
+        self.robot.actuators.target_command.set_position_index(
+            value=targets_rad, joint_ids=self.joint_ids, env_ids=env_ids
+        )
 
     def depth(self) -> torch.Tensor:
         """(N, 4, H, W) planar depth in metres, 0 = no return or beyond depth.max_m (depthbench's convention)."""
