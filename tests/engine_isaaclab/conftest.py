@@ -1,6 +1,7 @@
 """Isaac Lab engine tests: collected only by the .venv-isaaclab interpreter (`bash scripts/isaaclab_venv.sh`, then
-`.venv-isaaclab/bin/python -m pytest tests/isaaclab`). Isaac Lab allows one simulation per process, so every test
-shares the session's one environment (`ladder_env`)."""
+`.venv-isaaclab/bin/python -m pytest tests/engine_isaaclab`). The folder is not named `isaaclab`: pytest's rootdir
+imports would make it a namespace package shadowing the real one. Isaac Lab allows one simulation per process, so
+every test shares the session's one environment (`ladder_env`)."""
 
 import importlib.util
 
