@@ -10,6 +10,7 @@ import hashlib
 import importlib.util
 import os
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 
 from depthbench.errors import DepthbenchError
@@ -84,3 +85,18 @@ def menagerie_usd(robot: str, entry: str) -> Path:
     if Path(converter.usd_path) != usd or not usd.is_file():
         raise DepthbenchError(f"MJCF->USD conversion of '{robot}' wrote {converter.usd_path}, expected {usd}")
     return usd
+
+
+def DepthbenchVecEnv(env: Any) -> Any:  # noqa: N802 - a class factory: isaaclab_rl is importable only here
+    """Isaac Lab's RslRlVecEnvWrapper around a depthbench DirectRLEnv, with depthbench's VecEnv reset signature
+    (`reset(seed) -> observations`) and its `finished_episodes` / `log` extras passed through."""
+    from isaaclab_rl.rsl_rl import RslRlVecEnvWrapper
+
+    class _VecEnv(RslRlVecEnvWrapper):
+        def reset(self, seed: int | None = None) -> Any:  # noqa: ANN401
+            obs, _ = self.env.reset(seed=seed)
+            from tensordict import TensorDict
+
+            return TensorDict(obs, batch_size=[self.num_envs])
+
+    return _VecEnv(env)

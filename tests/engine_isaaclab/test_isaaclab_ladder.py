@@ -94,3 +94,47 @@ def test_depth_matches_the_mujoco_engine_for_the_same_ladders_and_pose(ladder_en
     # The 90 deg ladder stands 1 m ahead: the front camera's nearest return is closer than the 70 deg one's rungs.
     assert isaac[1, 0][isaac[1, 0] > 0].min() < isaac[0, 0][isaac[0, 0] > 0].min() + 0.5
     assert math.isfinite(float(isaac.max())) and isaac.max() <= ladder_cfg["depth"]["max_m"]
+
+
+def test_observation_groups_match_the_mujoco_binding(ladder_env):
+    obs = ladder_env.reset(seed=0)
+    assert obs["policy"].shape == (2, spec.POLICY_DIM) and obs["privileged"].shape == (2, spec.PRIVILEGED_DIM)
+    assert obs["depth"].shape == (2, 4, 32, 32)
+    # Standing start, test split (no randomization): gravity straight down in the base frame, no last action,
+    # joints at the default pose, the goal ahead (+x) and up.
+    np.testing.assert_allclose(obs["policy"][:, 3:6].cpu().numpy(), [[0, 0, -1]] * 2, atol=1e-4)
+    assert torch.all(obs["policy"][:, 33:45] == 0)
+    np.testing.assert_allclose(obs["policy"][:, 9:21].cpu().numpy(), 0.0, atol=1e-4)
+    assert torch.all(obs["policy"][:, 6] > 1.0) and torch.all(obs["policy"][:, 8] > 1.0)
+    with pytest.raises(Exception, match="12 actions"):
+        ladder_env.step(torch.zeros(2, 3))
+
+
+def test_scripted_states_end_episodes_with_success_and_fall_then_autoreset(ladder_env, ladder_cfg):
+    env = ladder_env.unwrapped
+    ladder_env.reset(seed=0)
+    ladder = env.params[0]
+    xy = torch.tensor([[ladder.platform_edge_x_m + 0.5, 0.0], [0.0, 0.0]], device=env.device)
+    env.set_start_pose(torch.arange(2, device=env.device), xy_m=xy)
+    # env 0 onto the platform (base 0.5 m above its top); env 1 upside down on the floor.
+    pose = env.robot.data.root_link_pose_w.torch.clone()
+    pose[0, 2] = env.scene.env_origins[0, 2] + ladder.height_m + 0.5
+    pose[1, 3:] = torch.tensor([1.0, 0.0, 0.0, 0.0])  # 180 deg about x (xyzw)
+    env.robot.write_root_pose_to_sim_index(root_pose=pose, env_ids=torch.arange(2, device=env.device))
+    env.scene.write_data_to_sim()
+    env.sim.forward()
+    env.scene.update(0.0)
+    _, rewards, dones, extras = ladder_env.step(torch.zeros(2, 12))
+    outcomes = {e["env_id"]: e for e in extras["finished_episodes"]}
+    assert dones.tolist() == [True, True]
+    assert outcomes[0]["success"] == 1.0 and outcomes[0]["failure"] == ""
+    assert outcomes[1]["success"] == 0.0 and outcomes[1]["failure"] == "fall"
+    weights = ladder_cfg["rewards"]
+    assert rewards[0] > weights["platform"] - 10 and rewards[1] < weights["termination"] + 10
+    # Autoreset: both back at the start, in front of their next grid ladders.
+    base = env.robot.data.root_link_pos_w.torch - env.scene.env_origins
+    assert torch.all(base[:, 0].abs() < 1e-4)
+    assert env.episode_length_buf.tolist() == [0, 0]
+    # One step later nothing is reported again.
+    _, _, _, extras = ladder_env.step(torch.zeros(2, 12))
+    assert extras["finished_episodes"] == []

@@ -167,10 +167,12 @@ class IsaacLadderEnv(DirectRLEnv):
         self.rung_slots = spec.rung_slots(depthbench)
         self.split = depthbench["split"]
         self._rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(self.num_envs)]
+        self._base_seed = seed
         self._episode_index = np.zeros(self.num_envs, dtype=np.int64)
         self.params: list[LadderParams] = [spec.grid_params(depthbench, 0)] * self.num_envs
         self._bind_ladder_shapes()
         self._hide_base_from_cameras()
+        self._init_buffers()
 
     # ------------------------------------------------------------------------------------------ ladder shapes
     def _bind_ladder_shapes(self) -> None:
@@ -244,20 +246,186 @@ class IsaacLadderEnv(DirectRLEnv):
     def _setup_scene(self) -> None:
         pass  # every asset is in the scene config
 
+    def _init_buffers(self) -> None:
+        n, dev = self.num_envs, self.device
+        zeros = lambda *shape: torch.zeros(*shape, device=dev)  # noqa: E731
+        self.actions, self.last_actions = zeros(n, 12), zeros(n, 12)
+        self._rungs = zeros(n, self.rung_slots + 1, 3)  # real rungs, then the platform edge repeated
+        self._goal, self._ladder_state, self._platform = zeros(n, 3), zeros(n, 3), zeros(n, 2)
+        self._goal_distance, self._max_height, self._start_height = zeros(n), zeros(n), zeros(n)
+        self._collision_steps = torch.zeros(n, dtype=torch.long, device=dev)
+        self._default_q = torch.as_tensor(spec.DEFAULT_JOINT_POS_RAD, dtype=torch.float32, device=dev)
+        self._foot_offsets = torch.as_tensor(_foot_offsets(), dtype=torch.float32, device=dev)  # (4, 3) shank frame
+        self._collision_sensors = self.contacts.find_sensors(list(spec.COLLISION_BODIES), preserve_order=True)[0]
+        self._foot_sensors = self.contacts.find_sensors(list(spec.FOOT_BODIES), preserve_order=True)[0]
+
     def _pre_physics_step(self, actions: torch.Tensor) -> None:
-        raise NotImplementedError
+        self.extras["finished_episodes"] = []  # filled by _reset_idx for the episodes this step ends
+        if actions.shape[-1] != 12:
+            raise DepthbenchError(f"anymal-ladder takes 12 actions per env, got {actions.shape[-1]}")
+        self.last_actions = self.actions.clone()
+        self.actions = actions.clamp(-1.0, 1.0)
+        self._targets = self._default_q + float(self.task_cfg["robot"]["action_scale"]) * self.actions
 
     def _apply_action(self) -> None:
-        raise NotImplementedError
+        self.set_joint_targets(self._targets)
+
+    def _base(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Base position in each env's frame (N, 3) and rotation body -> world (N, 3, 3)."""
+        data = self.robot.data
+        quat = data.root_link_quat_w.torch  # xyzw
+        return data.root_link_pos_w.torch - self.scene.env_origins, _matrix_xyzw(quat)
+
+    def _touching(self, sensors: list[int]) -> torch.Tensor:
+        """(N, len(sensors)) 1 where the body touches the ladder or platform."""
+        forces = self.contacts.data.force_matrix_w.torch[:, sensors]  # (N, B, shapes, 3)
+        return (forces.norm(dim=-1).amax(dim=-1) > 0).float()
 
     def _get_observations(self) -> dict:
-        raise NotImplementedError
-
-    def _get_rewards(self) -> torch.Tensor:
-        raise NotImplementedError
+        data = self.robot.data
+        base_pos, rot = self._base()
+        to_base = rot.transpose(1, 2)
+        in_base = lambda v: torch.einsum("nij,n...j->n...i", to_base, v)  # noqa: E731
+        q = data.joint_pos.torch[:, self.joint_ids]
+        qd = data.joint_vel.torch[:, self.joint_ids]
+        policy = torch.cat(
+            [
+                data.root_link_ang_vel_b.torch,
+                -to_base[:, :, 2],
+                in_base(self._goal - base_pos),
+                q - self._default_q,
+                qd,
+                self.actions,
+            ],
+            dim=1,
+        )
+        rung_offsets = self._rungs - base_pos[:, None]
+        nearest = torch.sort(torch.argsort(rung_offsets.norm(dim=2), dim=1)[:, : spec.NEAREST_RUNGS], dim=1).values
+        near_rungs = torch.take_along_dim(rung_offsets, nearest[:, :, None], dim=1)
+        shank_pos = data.body_link_pos_w.torch[:, self.foot_body_ids] - self.scene.env_origins[:, None]
+        shank_rot = _matrix_xyzw(data.body_link_quat_w.torch[:, self.foot_body_ids].reshape(-1, 4)).reshape(-1, 4, 3, 3)
+        feet = shank_pos + torch.einsum("nfij,fj->nfi", shank_rot, self._foot_offsets)
+        foot_to_rungs = self._rungs[:, None] - feet[:, :, None]
+        closest = foot_to_rungs.norm(dim=3).argmin(dim=2)
+        foot_rung = torch.take_along_dim(foot_to_rungs, closest[:, :, None, None], dim=2)[:, :, 0]
+        n = self.num_envs
+        privileged = torch.cat(
+            [
+                policy,
+                in_base(data.root_link_lin_vel_w.torch),
+                in_base(near_rungs).reshape(n, -1),
+                in_base(foot_rung).reshape(n, -1),
+                self._ladder_state,
+                self._touching(self._foot_sensors),
+            ],
+            dim=1,
+        )
+        depth = self.depth() if self.cameras else torch.zeros(n, 0, 0, 0, device=self.device)
+        return {"policy": policy, "privileged": privileged, "depth": depth}
 
     def _get_dones(self) -> tuple[torch.Tensor, torch.Tensor]:
-        raise NotImplementedError
+        term, success_cfg = self.task_cfg["termination"], self.task_cfg["success"]
+        base_pos, rot = self._base()
+        self._base_pos = base_pos
+        self._touching_count = self._touching(self._collision_sensors).sum(dim=1)
+        self._collision_steps += self._touching_count > 0
+        self._max_height = torch.maximum(self._max_height, base_pos[:, 2])
+        self._success = (base_pos[:, 0] > self._platform[:, 0] + success_cfg["platform_margin_m"]) & (
+            base_pos[:, 2] > self._platform[:, 1] + success_cfg["height_above_m"]
+        )
+        self._fall = (
+            (rot[:, 2, 2] < term["upside_down_cos"])
+            | (base_pos[:, 2] < term["min_base_height_m"])
+            | (base_pos[:, 2] < self._max_height - term["fall_drop_m"])
+        ) & ~self._success
+        limit = int(round(float(term["collision_limit_s"]) / self.step_dt))
+        self._collision = (self._collision_steps >= limit) & ~self._success & ~self._fall
+        self._timeout = (
+            (self.episode_length_buf >= self.max_episode_length) & ~self._success & ~self._fall & ~self._collision
+        )
+        return self._success | self._fall | self._collision, self._timeout
+
+    def _get_rewards(self) -> torch.Tensor:
+        weights = self.task_cfg["rewards"]
+        goal_distance = (self._goal - self._base_pos).norm(dim=1)
+        torques = self.robot.actuators.applied_effort.torch
+        terms = {
+            "progress": weights["progress"] * (self._goal_distance - goal_distance),
+            "platform": weights["platform"] * self._success.float(),
+            "torques": weights["torques"] * torques.square().sum(dim=1) * self.step_dt,
+            "action_rate": weights["action_rate"]
+            * (self.actions - self.last_actions).square().sum(dim=1)
+            * self.step_dt,
+            "collision": weights["collision"] * self._touching_count * self.step_dt,
+            "termination": weights["termination"] * self._fall.float(),
+        }
+        self._goal_distance = goal_distance
+        self.extras["log"] = {f"/reward/{k}": float(v.mean()) for k, v in terms.items()}
+        return sum(terms.values())
+
+    def _reset_idx(self, env_ids: torch.Tensor | None) -> None:
+        if env_ids is None:
+            env_ids = torch.arange(self.num_envs, device=self.device)
+        env_ids = torch.as_tensor(env_ids, device=self.device, dtype=torch.long)
+        ids = env_ids.cpu().numpy()
+        finished = []
+        if hasattr(self, "_success"):  # an episode ended (not the first reset)
+            for i in ids:
+                params = self.params[i]
+                fall, collision, timeout = bool(self._fall[i]), bool(self._collision[i]), bool(self._timeout[i])
+                finished.append(
+                    {
+                        "env_id": int(i),
+                        "success": float(self._success[i]),
+                        "length": int(self.episode_length_buf[i]),
+                        "angle_deg": params.angle_deg,
+                        "rung_radius_mm": params.rung_radius_m * 1000.0,
+                        "rung_spacing_m": params.rung_spacing_m,
+                        "width_m": params.width_m,
+                        "climbed_m": float(self._max_height[i] - self._start_height[i]),
+                        "failure": "fall" if fall else "collision" if collision else "timeout" if timeout else "",
+                    }
+                )
+            self._episode_index[ids] += 1
+        self.extras["finished_episodes"] = finished
+        if finished:
+            log = self.extras.setdefault("log", {})
+            log["/ladder/success"] = float(np.mean([e["success"] for e in finished]))
+            log["/ladder/climbed_m"] = float(np.mean([e["climbed_m"] for e in finished]))
+            for failure in ("fall", "collision", "timeout"):
+                log[f"/ladder/{failure}"] = float(np.mean([e["failure"] == failure for e in finished]))
+        super()._reset_idx(env_ids)
+        randomization = self.task_cfg["randomization"]
+        n = len(ids)
+        xy, yaw, scale = np.zeros((n, 2)), np.zeros(n), np.ones((n, 12))
+        for row, i in enumerate(ids):
+            self.params[i] = self._next_params(int(i))
+            if self.split != "test":
+                rng = self._rngs[i]
+                xy[row] = rng.uniform(-1, 1, 2) * randomization["start_x_m"]
+                yaw[row] = rng.uniform(-1, 1) * randomization["start_yaw_rad"]
+                scale[row] = rng.uniform(*randomization["joint_pos_scale"], 12)
+        self.write_ladders(ids)
+        as_t = lambda x: torch.as_tensor(x, dtype=torch.float32, device=self.device)  # noqa: E731
+        self.set_start_pose(env_ids, xy_m=as_t(xy), yaw_rad=as_t(yaw), joint_pos_rad=self._default_q * as_t(scale))
+        for i in ids:
+            params = self.params[i]
+            centers = as_t(params.rung_centers())
+            self._rungs[i] = as_t([params.platform_edge_x_m, 0.0, params.height_m])
+            self._rungs[i, : len(centers)] = centers
+            self._goal[i] = as_t(
+                [params.platform_edge_x_m + spec.GOAL_PAST_EDGE_M, 0.0, params.height_m + spec.STANDING_BASE_HEIGHT_M]
+            )
+            angle = math.radians(params.angle_deg)
+            self._ladder_state[i] = as_t([params.rung_radius_m, math.sin(angle), math.cos(angle)])
+            self._platform[i] = as_t([params.platform_edge_x_m, params.height_m])
+        base = self._base()[0][env_ids]
+        self._goal_distance[env_ids] = (self._goal[env_ids] - base).norm(dim=1)
+        self._max_height[env_ids] = base[:, 2]
+        self._start_height[env_ids] = base[:, 2]
+        self._collision_steps[env_ids] = 0
+        self.actions[env_ids] = 0.0
+        self.last_actions[env_ids] = 0.0
 
     def set_start_pose(
         self,
@@ -324,5 +492,46 @@ def _refresh_rbound(solver: Any) -> None:
     mjw.geom_rbound.assign(rbound)
 
 
-def make_isaaclab_ladder(*, cfg: dict[str, Any], num_envs: int, seed: int, device: str) -> IsaacLadderEnv:
-    return IsaacLadderEnv(env_cfg(cfg, num_envs, device), depthbench=cfg, seed=seed)
+def _matrix_xyzw(quat: torch.Tensor) -> torch.Tensor:
+    """(N, 3, 3) rotation matrices of (N, 4) xyzw quaternions."""
+    x, y, z, w = quat.unbind(-1)
+    return torch.stack(
+        [
+            1 - 2 * (y * y + z * z),
+            2 * (x * y - w * z),
+            2 * (x * z + w * y),
+            2 * (x * y + w * z),
+            1 - 2 * (x * x + z * z),
+            2 * (y * z - w * x),
+            2 * (x * z - w * y),
+            2 * (y * z + w * x),
+            1 - 2 * (x * x + y * y),
+        ],
+        dim=-1,
+    ).reshape(-1, 3, 3)
+
+
+def _foot_offsets() -> np.ndarray:
+    """(4, 3) foot sphere centres in their shank frames (spec.LEGS order), read from Menagerie's MJCF: the MuJoCo
+    binding's foot sites."""
+    from xml.etree import ElementTree
+
+    from depthbench.envs.menagerie import robot_xml
+
+    root = ElementTree.parse(robot_xml(spec.ROBOT, spec.ROBOT_ENTRY)).getroot()
+    offsets = []
+    for shank in spec.FOOT_BODIES:
+        body = next(b for b in root.iter("body") if b.get("name") == shank)
+        foot = next(g for g in body.findall("geom") if g.get("class") == "foot")
+        offsets.append([float(v) for v in foot.get("pos").split()])
+    return np.array(offsets)
+
+
+def make_isaaclab_ladder(*, cfg: dict[str, Any], num_envs: int, seed: int, device: str) -> Any:
+    """The task as an rsl-rl VecEnv (Isaac Lab's RslRlVecEnvWrapper; reset(seed) returns the observations, as the
+    MuJoCo binding's)."""
+    from depthbench.envs.isaaclab_support import DepthbenchVecEnv
+
+    env = IsaacLadderEnv(env_cfg(cfg, num_envs, device), depthbench=cfg, seed=seed)
+    env.reset()
+    return DepthbenchVecEnv(env)
