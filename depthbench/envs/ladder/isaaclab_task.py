@@ -90,7 +90,12 @@ def _camera_cfg(camera: Any, max_m: float) -> CameraCfg:
     )
 
 
-def env_cfg(cfg: dict[str, Any], num_envs: int, device: str) -> DirectRLEnvCfg:
+@configclass
+class LadderEnvCfg(DirectRLEnvCfg):
+    depthbench: dict = {}  # the depthbench task config the scene was built from (configs/tasks/anymal-ladder.yaml)
+
+
+def env_cfg(cfg: dict[str, Any], num_envs: int, device: str) -> LadderEnvCfg:
     """The DirectRLEnvCfg of the depthbench task config `cfg` (validated)."""
     spec.validate_config(cfg)
     robot = cfg["robot"]
@@ -131,9 +136,6 @@ def env_cfg(cfg: dict[str, Any], num_envs: int, device: str) -> DirectRLEnvCfg:
     for camera in spec.depth_cameras(cfg):
         setattr(scene, camera.name, _camera_cfg(camera, float(cfg["depth"]["max_m"])))
 
-    @configclass
-    class LadderEnvCfg(DirectRLEnvCfg):
-        pass
 
     decimation = int(cfg["sim"]["decimation"])
     physics_dt = float(cfg["sim"]["physics_dt_s"])
@@ -150,15 +152,17 @@ def env_cfg(cfg: dict[str, Any], num_envs: int, device: str) -> DirectRLEnvCfg:
             physics=NewtonCfg(solver_cfg=MJWarpSolverCfg(njmax=400, nconmax=200)),
         ),
         scene=scene,
+        depthbench=cfg,
     )
 
 
 class IsaacLadderEnv(DirectRLEnv):
     """anymal-ladder as an Isaac Lab DirectRLEnv; `depthbench` holds the task config it was built from."""
 
-    def __init__(self, cfg: DirectRLEnvCfg, depthbench: dict[str, Any], seed: int = 0, **kwargs: Any) -> None:
-        self.task_cfg = depthbench
-        super().__init__(cfg, **kwargs)
+    def __init__(self, cfg: LadderEnvCfg, render_mode: str | None = None, **kwargs: Any) -> None:
+        self.task_cfg = depthbench = cfg.depthbench
+        seed = 0 if cfg.seed is None else int(cfg.seed)
+        super().__init__(cfg, render_mode, **kwargs)
         self.robot = self.scene["robot"]
         self.cameras = [self.scene[c.name] for c in spec.depth_cameras(depthbench)]
         self.contacts = self.scene["contacts"]
@@ -233,6 +237,13 @@ class IsaacLadderEnv(DirectRLEnv):
         model.bvh_refit_shapes(self._newton.get_state_0())
 
     # ---------------------------------------------------------------------------------------------- episodes
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        """Reset every env; with `seed`, first re-seed every env's ladder stream as a fresh build with that seed."""
+        if seed is not None:
+            self._rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(self.num_envs)]
+            self._episode_index[:] = 0
+        return super().reset(seed=seed, options=options)
+
     def _next_params(self, env_id: int) -> LadderParams:
         if self.split == "train":
             return spec.sample_params(self.task_cfg, self._rngs[env_id])
@@ -532,6 +543,8 @@ def make_isaaclab_ladder(*, cfg: dict[str, Any], num_envs: int, seed: int, devic
     MuJoCo binding's)."""
     from depthbench.envs.isaaclab_support import DepthbenchVecEnv
 
-    env = IsaacLadderEnv(env_cfg(cfg, num_envs, device), depthbench=cfg, seed=seed)
+    cfg_isaac = env_cfg(cfg, num_envs, device)
+    cfg_isaac.seed = seed
+    env = IsaacLadderEnv(cfg_isaac)
     env.reset()
     return DepthbenchVecEnv(env)
