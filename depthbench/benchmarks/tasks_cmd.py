@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -34,6 +36,19 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     env.add_argument("--no-baseline", action="store_true", help="skip the naive reference engine")
     env.add_argument("--engine", help="engine to time (default: the task's own; see `depthbench tasks list`)")
     env.add_argument("--device", default="cpu", help="torch / simulation device, cpu or cuda (default cpu)")
+    env.add_argument(
+        "--depth",
+        choices=["both", "on", "off"],
+        default="both",
+        help="time with cameras, without, or both (default). Isaac Lab runs one simulation per process: its "
+        "'off' row comes from a second process",
+    )
+    env.add_argument(
+        "--compare-python",
+        help="Python of another environment whose default engine is timed in the same run (e.g. .venv/bin/python "
+        "from .venv-isaaclab: the MuJoCo engine needs mujoco 4, which Isaac Lab's environment lacks)",
+    )
+    env.add_argument("--json", action="store_true", help="print the rows as JSON")
     env.set_defaults(func=_bench_env)
 
 
@@ -73,6 +88,25 @@ def time_vec_env(env: Any, steps: int, seed: int) -> float:
     return env.num_envs * steps / (time.perf_counter() - start)
 
 
+def _bench_rows(python: str, args: argparse.Namespace, *, depth: str, engine: str | None = "same") -> list:
+    """Rows timed by `python -m depthbench bench env ... --json` in a process of its own."""
+    import os
+    import subprocess
+
+    from depthbench.errors import DepthbenchError
+
+    engine = args.engine if engine == "same" else engine
+    command = [python, "-m", "depthbench", "bench", "env", args.task, "--num-envs", str(args.num_envs)]
+    command += ["--size", str(args.size), "--steps", str(args.steps), "--seed", str(args.seed), "--depth", depth]
+    command += ["--device", args.device, "--no-baseline", "--json"] + (["--engine", engine] if engine else [])
+    repo = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise DepthbenchError(f"benchmark process {python} failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}")
+    return [(row["engine"], row["env_steps_per_s"]) for row in json.loads(result.stdout.strip().splitlines()[-1])]
+
+
 def _bench_env(args: argparse.Namespace) -> int:
     import torch
 
@@ -82,15 +116,25 @@ def _bench_env(args: argparse.Namespace) -> int:
     overrides = {"depth": {"width": args.size, "height": args.size}}
     make = partial(make_task, args.task, num_envs=args.num_envs, seed=args.seed, device=args.device, engine=args.engine)
     label = info.engine if args.engine in (None, info.engine_id) else args.engine
-    env = make(overrides=overrides)
-    rows = [(f"{label} (batched)", time_vec_env(env, args.steps, args.seed))]
-    if "enabled" in task_config(args.task)["depth"]:  # the task can run without cameras: time physics alone
-        no_depth = {"depth": {**overrides["depth"], "enabled": False}}
-        env = make(overrides=no_depth)
-        rows.append((f"{label} (batched), no depth", time_vec_env(env, args.steps, args.seed)))
-    if info.baseline is not None and not args.no_baseline:
+    has_switch = "enabled" in task_config(args.task)["depth"]  # the task can run without cameras
+    one_sim = args.engine == "isaaclab"
+    rows: list[tuple[str, float]] = []
+    if args.depth in ("both", "on"):
+        rows.append((f"{label} (batched)", time_vec_env(make(overrides=overrides), args.steps, args.seed)))
+    if args.depth in ("both", "off") and has_switch:
+        if one_sim and rows:
+            rows += _bench_rows(sys.executable, args, depth="off")
+        else:
+            no_depth = {"depth": {**overrides["depth"], "enabled": False}}
+            rows.append((f"{label} (batched), no depth", time_vec_env(make(overrides=no_depth), args.steps, args.seed)))
+    if args.compare_python:
+        rows += _bench_rows(args.compare_python, args, depth="both", engine=None)
+    if info.baseline is not None and not args.no_baseline and not one_sim:
         label, rate = info.baseline(task_config(args.task, overrides), args.num_envs, args.steps, args.seed)
         rows.append((label, rate))
+    if args.json:
+        print(json.dumps([{"engine": name, "env_steps_per_s": rate} for name, rate in rows]))
+        return 0
     table = Table(
         title=f"{args.task}: {args.num_envs} envs, {args.size}x{args.size} depth, {args.steps} steps, "
         f"torch threads {torch.get_num_threads()}"
