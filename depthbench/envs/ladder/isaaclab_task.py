@@ -274,8 +274,10 @@ class IsaacLadderEnv(DirectRLEnv):
         self.extras["finished_episodes"] = []  # filled by _reset_idx for the episodes this step ends
         if actions.shape[-1] != 12:
             raise DepthbenchError(f"anymal-ladder takes 12 actions per env, got {actions.shape[-1]}")
-        self.last_actions = self.actions.clone()
-        self.actions = actions.clamp(-1.0, 1.0)
+        # In-place copies: rsl-rl steps under torch.inference_mode, and a buffer rebound there would become an
+        # inference tensor that the next reset (outside it) cannot write.
+        self.last_actions.copy_(self.actions)
+        self.actions.copy_(actions.clamp(-1.0, 1.0))
         self._targets = self._default_q + float(self.task_cfg["robot"]["action_scale"]) * self.actions
 
     def _apply_action(self) -> None:
@@ -340,7 +342,7 @@ class IsaacLadderEnv(DirectRLEnv):
         self._base_pos = base_pos
         self._touching_count = self._touching(self._collision_sensors).sum(dim=1)
         self._collision_steps += self._touching_count > 0
-        self._max_height = torch.maximum(self._max_height, base_pos[:, 2])
+        self._max_height.copy_(torch.maximum(self._max_height, base_pos[:, 2]))
         self._success = (base_pos[:, 0] > self._platform[:, 0] + success_cfg["platform_margin_m"]) & (
             base_pos[:, 2] > self._platform[:, 1] + success_cfg["height_above_m"]
         )
@@ -370,7 +372,7 @@ class IsaacLadderEnv(DirectRLEnv):
             "collision": weights["collision"] * self._touching_count * self.step_dt,
             "termination": weights["termination"] * self._fall.float(),
         }
-        self._goal_distance = goal_distance
+        self._goal_distance.copy_(goal_distance)
         self.extras["log"] = {f"/reward/{k}": float(v.mean()) for k, v in terms.items()}
         return sum(terms.values())
 
