@@ -43,8 +43,11 @@ def _runner_cfg(task: str, experiment: str) -> Any:
             else RslRlMLPModelCfg.GaussianDistributionCfg(init_std=float(distribution["init_std"])),
         )
 
+    import torch
+
     return RslRlOnPolicyRunnerCfg(
         seed=int(agent["seed"]),
+        device="cuda:0" if torch.cuda.is_available() else "cpu",  # the learner's device; --device sets the sim's
         num_steps_per_env=int(ppo["num_steps_per_env"]),
         max_iterations=int(agent["iterations"]),
         save_interval=int(agent["save_interval"]),
