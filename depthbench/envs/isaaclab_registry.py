@@ -59,6 +59,22 @@ def _runner_cfg(task: str, experiment: str) -> Any:
     )
 
 
+def depth_model_cfg(encoder_cfg: dict[str, Any], **mlp: Any) -> Any:
+    """An Isaac Lab rsl-rl model config (`RslRlMLPModelCfg`) whose model is depthbench's DepthModel: any registered
+    depthbench encoder (e.g. {"name": "defm-resnet-18", "weights": "defm", "mode": "frozen"}; DeFM's own depth
+    normalization) on every (N, C, H, W) metric-depth group the model's obs set routes to it, then the MLP."""
+    from isaaclab.utils import configclass
+    from isaaclab_rl.rsl_rl import RslRlMLPModelCfg
+
+    @configclass
+    class DepthbenchModelCfg(RslRlMLPModelCfg):
+        class_name: str = "depthbench.agents.models:DepthModel"
+        encoder_cfg: dict = {}
+
+    mlp = {"activation": "elu", "obs_normalization": False, **mlp}  # required fields of RslRlMLPModelCfg
+    return DepthbenchModelCfg(encoder_cfg=dict(encoder_cfg), **mlp)
+
+
 def ladder_runner_cfg() -> Any:
     return _runner_cfg("anymal-ladder", "depthbench_anymal_ladder_teacher")
 

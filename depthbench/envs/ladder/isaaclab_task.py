@@ -136,7 +136,6 @@ def env_cfg(cfg: dict[str, Any], num_envs: int, device: str) -> LadderEnvCfg:
     for camera in spec.depth_cameras(cfg):
         setattr(scene, camera.name, _camera_cfg(camera, float(cfg["depth"]["max_m"])))
 
-
     decimation = int(cfg["sim"]["decimation"])
     physics_dt = float(cfg["sim"]["physics_dt_s"])
     return LadderEnvCfg(
