@@ -170,7 +170,6 @@ class IsaacLadderEnv(DirectRLEnv):
         self.rung_slots = spec.rung_slots(depthbench)
         self.split = depthbench["split"]
         self._rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(self.num_envs)]
-        self._base_seed = seed
         self._episode_index = np.zeros(self.num_envs, dtype=np.int64)
         self.params: list[LadderParams] = [spec.grid_params(depthbench, 0)] * self.num_envs
         self._bind_ladder_shapes()
