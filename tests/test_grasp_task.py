@@ -10,7 +10,7 @@ import torch
 from depthbench.envs import make_task
 from depthbench.envs.grasp import objects, scene
 from depthbench.envs.grasp.scripted import ScriptedGrasp
-from depthbench.envs.grasp.task import NUM_ACTIONS, PRIVILEGED_LAYOUT
+from depthbench.envs.grasp.spec import NUM_ACTIONS, PRIVILEGED_LAYOUT
 from depthbench.envs.vector_adapter import GymVectorAdapter
 from depthbench.errors import DepthbenchError
 

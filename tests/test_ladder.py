@@ -10,8 +10,8 @@ import torch
 
 from depthbench.envs import make_task, task_config
 from depthbench.envs.ladder import spec as ladder_spec
-from depthbench.envs.ladder.spec import LadderParams
-from depthbench.envs.ladder.task import POLICY_DIM, PRIVILEGED_DIM
+from depthbench.envs.ladder.mujoco_scene import build_spec
+from depthbench.envs.ladder.spec import POLICY_DIM, PRIVILEGED_DIM, LadderParams
 from depthbench.envs.mujoco_engine import BatchedMujoco
 from depthbench.errors import DepthbenchError
 
@@ -36,7 +36,7 @@ def _params(angle_deg: float = 75.0, radius_m: float = 0.025) -> LadderParams:
 
 def test_compiled_ladder_has_the_requested_angle_radius_spacing_and_width():
     params = _params(angle_deg=75.0, radius_m=0.025)
-    model = ladder_spec.build_spec(params, _cfg(), rung_slots=9, added_base_mass_kg=2.5).compile()
+    model = build_spec(params, _cfg(), rung_slots=9, added_base_mass_kg=2.5).compile()
     rungs = [model.geom(f"rung_{k}") for k in range(9)]
     expected_count = math.floor(2.0 / math.sin(math.radians(75.0)) / 0.3)  # 2.07 m of rails / 0.3 m = 6
     assert expected_count == params.num_rungs == 6
@@ -71,9 +71,7 @@ def test_front_camera_sees_a_rung_at_the_pixel_and_distance_geometry_predicts():
     cfg = _cfg(depth={"width": 64, "height": 64})
     params = _params(angle_deg=70.0, radius_m=0.04)
     cameras = ladder_spec.depth_cameras(cfg)
-    engine = BatchedMujoco(
-        ladder_spec.build_spec(params, cfg, rung_slots=9), 1, decimation=4, cameras=cameras, per_env_models=True
-    )
+    engine = BatchedMujoco(build_spec(params, cfg, rung_slots=9), 1, decimation=4, cameras=cameras, per_env_models=True)
     base = np.array([0.0, 0.0, 0.6])
     qpos = engine.model.qpos0.copy()
     qpos[:3] = base

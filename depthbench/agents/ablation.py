@@ -72,6 +72,7 @@ def prepare_ablation(
     weights: str | None = None,
     overrides: list[str] | None = None,
     episodes: int | None = None,
+    engine: str | None = None,
 ) -> dict[str, Any]:
     """Canonical matrix spec, checked against (or written to) `out/ablation_spec.json`, with every cell's config
     resolved once so that a bad flag fails here, in one line, before any cell starts."""
@@ -81,6 +82,10 @@ def prepare_ablation(
         raise DepthbenchError(f"--seeds must be >= 1, got {seeds}")
     if not encoders:
         raise DepthbenchError("--encoders is empty; name at least one encoder (see `depthbench list`)")
+    if engine is not None:
+        from depthbench.envs import get_task
+
+        get_task(task).factory_for(engine)  # an unknown or unavailable engine fails before anything is written
     train_noises = [build_noise(s).spec for s in train_noises]  # canonical specs: one cell per distinct model
     eval_noises = [build_noise(s).spec for s in eval_noises]
     if CLEAN not in eval_noises:
@@ -96,6 +101,8 @@ def prepare_ablation(
         "overrides": list(overrides or []),
         "episodes": episodes,
     }
+    if engine is not None:  # recorded only when asked for, so earlier default-engine ablations still resume
+        spec["engine"] = engine
     for encoder in encoders:  # the seed changes no other key: one config per (encoder, train noise) is checked
         for train_noise in train_noises:
             cell_config(spec, (encoder, train_noise, 0))
@@ -114,6 +121,8 @@ def cells(spec: dict[str, Any]) -> list[Cell]:
 def cell_config(spec: dict[str, Any], cell: Cell) -> dict[str, Any]:
     encoder, train_noise, seed = cell
     flags: dict[str, Any] = {"encoder.name": encoder, "train_noise": train_noise, "seed": seed}
+    if spec.get("engine") is not None:
+        flags["engine"] = spec["engine"]
     if spec["weights"] is not None and encoder != SCRATCH_ENCODER:  # scratch-cnn has no pretrained weights
         flags["encoder.weights"] = spec["weights"]
     return resolve_config(spec["task"], preset=spec["preset"], flags=flags, overrides=spec["overrides"])
@@ -202,6 +211,7 @@ def run_ablation(
     launcher: str = "local",
     ray_options: dict[str, Any] | None = None,
     busy_poll_s: float = BUSY_POLL_S,
+    engine: str | None = None,
 ) -> dict[str, Any]:
     """Run (or continue) the matrix and write ablation.json; returns its content.
 
@@ -229,6 +239,7 @@ def run_ablation(
         weights=weights,
         overrides=overrides,
         episodes=episodes,
+        engine=engine,
     )
     if launcher == "ray":
         ray_launcher.run_cells(out, spec, options, show_progress=show_progress, log=log, busy_poll_s=busy_poll_s)

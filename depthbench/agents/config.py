@@ -64,10 +64,11 @@ def resolve_config(
     """The full run config: agent YAML <- preset <- CLI flags (dotted keys) <- `--set` overrides."""
     from depthbench.envs import get_task, task_config
 
-    get_task(task)  # unknown task -> one clear error before anything else
+    info = get_task(task)  # unknown task -> one clear error before anything else
     cfg = agent_config(task)
     if cfg.get("task") != task:
         raise DepthbenchError(f"configs/agents/{task}.yaml must have 'task: {task}'")
+    cfg.setdefault("engine", info.engine_id)  # which engine runs the task (`--engine`); the task's default
     # 'env' becomes the task's full config, so presets and `--set env.KEY=...` are checked against real task keys
     cfg["env"] = task_config(task, cfg.get("env") or {})
     cfg = apply_preset(cfg, preset)
@@ -80,6 +81,8 @@ def resolve_config(
             cfg = merge(cfg, nested)
     cfg = apply_overrides(cfg, overrides)
     validate(cfg)
+    if cfg["engine"] != info.engine_id:
+        info.factory_for(cfg["engine"])  # an unknown engine, or one this environment lacks: one clear line now
     return cfg
 
 

@@ -123,14 +123,18 @@ def evaluate_checkpoint(
     deterministic: bool | None = None,
     video_episodes: int = 0,
     video_path: str | Path | None = None,
+    engine: str | None = None,
 ) -> dict[str, Any]:
     """Metrics of one checkpoint (and, for a distilled student, of its teacher on the same episodes, acting in the
     same mode: greedy against greedy, sampled against sampled). `deterministic` None: the config's
     eval.deterministic, or eval.student_deterministic for a distilled student. `video_episodes` > 0 also records
-    that many episodes into an MP4 at `video_path` (default: beside the default metrics JSON), see video.py."""
+    that many episodes into an MP4 at `video_path` (default: beside the default metrics JSON), see video.py.
+    `engine` None: the one it trained on."""
     data = load_checkpoint(checkpoint)
     meta = data["depthbench"]
     cfg = with_device(meta["config"], device)
+    if engine is not None:
+        cfg["engine"] = engine
     if deterministic is None:
         deterministic = cfg["eval"]["student_deterministic" if meta["kind"] == "distillation" else "deterministic"]
     eval_cfg = {**cfg["eval"], "deterministic": deterministic}

@@ -225,7 +225,14 @@ class PolicySetup:
         overrides = copy.deepcopy(self.cfg["env"])
         if split is not None:
             overrides["split"] = split
-        env = make_task(self.cfg["task"], num_envs=num_envs, seed=seed, device=self.cfg["device"], overrides=overrides)
+        env = make_task(
+            self.cfg["task"],
+            num_envs=num_envs,
+            seed=seed,
+            device=self.cfg["device"],
+            overrides=overrides,
+            engine=self.cfg.get("engine"),
+        )
         return DepthFeatureWrapper(
             env,
             noise=build_noise(noise_spec),
@@ -394,7 +401,13 @@ def train(
 
     started = time.perf_counter()
     while done < total:
-        if done > 0 or start_ckpt is not None:
+        if (done > 0 or start_ckpt is not None) and cfg.get("engine") == "isaaclab":
+            # Isaac Lab allows one simulation per process: the chunk's env is the same one re-seeded with the seed
+            # a rebuilt env would get, so a resumed run (a fresh process, built with that seed) sees the same
+            # episode stream as an uninterrupted one (docs/isaaclab.md, "Resume").
+            if done > 0:
+                env.env.reset(seed=chunk_env_seed(seed, done))
+        elif done > 0 or start_ckpt is not None:
             env = setup.make_env(
                 seed=chunk_env_seed(rank_seed, done),
                 noise_spec=cfg["train_noise"],

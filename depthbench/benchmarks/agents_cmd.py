@@ -77,6 +77,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument("--seed", type=int, default=0, help="evaluation seed (episodes drawn from it)")
     evaluate.add_argument("--device", help="cpu or cuda (default: the device the run trained on)")
+    add_engine_flag(evaluate, default_help="the engine the run trained on")
     evaluate.add_argument("--out", help="metrics JSON path (default: RUN/eval/<noise>_<split>.json)")
     evaluate.add_argument(
         "--teacher-metrics",
@@ -104,6 +105,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     ablate.add_argument("--seeds", type=int, default=3, help="training seeds per cell (0..N-1)")
     ablate.add_argument("--weights", help="weights for pretrained encoders: none|defm|imagenet|PATH (default auto)")
     ablate.add_argument("--preset", help=PRESETS_HELP)
+    add_engine_flag(ablate)
     ablate.add_argument("--episodes", type=int, help="evaluation episodes per cell and noise")
     ablate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ablate.add_argument("--out", help="output directory (default runs/ablate-TASK)")
@@ -163,6 +165,7 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", help="cpu or cuda")
+    add_engine_flag(parser)
     parser.add_argument("--preset", help=PRESETS_HELP)
     parser.add_argument(
         "--set",
@@ -174,6 +177,14 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", help="run directory (default runs/TASK/<encoder>_<noise>_s<seed>)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_engine_flag(parser: argparse.ArgumentParser, default_help: str = "the task's own, e.g. mujoco") -> None:
+    parser.add_argument(
+        "--engine",
+        help=f"simulation engine: mujoco (batched MuJoCo, CPU) or isaaclab (Isaac Lab 3 / Newton, CPU or CUDA; "
+        f"needs .venv-isaaclab, see docs/isaaclab.md); default: {default_help}",
+    )
 
 
 def _command_line() -> str:
@@ -192,6 +203,7 @@ def _resolve(args: argparse.Namespace) -> dict[str, Any]:
         "iterations": args.iterations,
         "seed": args.seed,
         "device": args.device,
+        "engine": args.engine,
     }
     return resolve_config(args.task, preset=args.preset, flags=flags, overrides=args.overrides)
 
@@ -298,6 +310,8 @@ def _eval(args: argparse.Namespace) -> int:
         deterministic=args.deterministic,
         video_episodes=args.video,
         video_path=Path(args.out).with_suffix(".mp4") if args.out else None,
+        device=args.device,
+        engine=args.engine,
     )
     if args.teacher_metrics:
         add_teacher_reference(result, references.teacher_metrics_path(args.teacher_metrics, result))
@@ -382,6 +396,7 @@ def _ablate(args: argparse.Namespace) -> int:
             "cpus_per_cell": args.cpus_per_cell,
             "max_retries": args.max_retries,
         },
+        engine=args.engine,
     )
     _print_ablation(results)
     if not args.no_report:

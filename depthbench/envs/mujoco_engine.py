@@ -77,6 +77,7 @@ import mujoco
 import numpy as np
 from mujoco import batch as mj_batch
 
+from depthbench.envs.camera import DepthCamera
 from depthbench.envs.vector_adapter import as_action_tensor, single_action_space
 from depthbench.errors import DepthbenchError
 
@@ -136,47 +137,6 @@ class ViewCamera:
     azimuth_deg: float
     elevation_deg: float
     geom_groups: tuple[int, ...] = (0, 1, 2)
-
-
-@dataclass(frozen=True)
-class DepthCamera:
-    """A pinhole depth camera fixed to `body`: pose in that body's frame, looking from `pos` towards `lookat`.
-
-    `up` is the body-frame direction that appears upwards in the image; `fovy_deg` the vertical field of view.
-    Returns beyond `max_range_m` read 0 (no return), as on a real sensor.
-    """
-
-    name: str
-    pos: tuple[float, float, float]
-    lookat: tuple[float, float, float]
-    fovy_deg: float = 60.0
-    width: int = 64
-    height: int = 64
-    body: str = "world"
-    up: tuple[float, float, float] = (0.0, 0.0, 1.0)
-    max_range_m: float = 10.0
-
-    def validate(self) -> None:
-        if self.width < 1 or self.height < 1:
-            raise DepthbenchError(f"camera '{self.name}': resolution {self.width}x{self.height} must be positive")
-        if not 0.0 < self.fovy_deg < 180.0:
-            raise DepthbenchError(f"camera '{self.name}': fovy_deg={self.fovy_deg} must be in (0, 180)")
-        if self.max_range_m <= 0:
-            raise DepthbenchError(f"camera '{self.name}': max_range_m={self.max_range_m} must be positive")
-        forward = np.subtract(self.lookat, self.pos)
-        if np.linalg.norm(forward) < 1e-9 or np.linalg.norm(np.cross(forward, self.up)) < 1e-9:
-            raise DepthbenchError(
-                f"camera '{self.name}': lookat must differ from pos and not be parallel to up; got pos={self.pos}, "
-                f"lookat={self.lookat}, up={self.up}"
-            )
-
-    def xyaxes(self) -> np.ndarray:
-        """MuJoCo camera frame: x = image right, y = image up, the camera looks along -z."""
-        forward = np.subtract(self.lookat, self.pos).astype(float)
-        forward /= np.linalg.norm(forward)
-        right = np.cross(forward, self.up)
-        right /= np.linalg.norm(right)
-        return np.concatenate([right, np.cross(right, forward)])
 
 
 def add_depth_camera(spec: mujoco.MjSpec, camera: DepthCamera) -> None:

@@ -1,9 +1,6 @@
-"""kuka-allegro-grasp scene: iiwa 14 with an Allegro right hand at its flange, a table and one object slot.
+"""kuka-allegro-grasp on MuJoCo: the MjSpec of iiwa 14 with an Allegro right hand at its flange, a table and one
+object slot, built from the engine-free facts in `spec.py` (robot names, frames, table) and `objects.py` (parts).
 
-Engine-independent facts (robot names, frames, table, object parts) live here so that a GPU backend can build the same
-scene; `task.py` binds them to the batched MuJoCo engine.
-
-World frame: the arm's base at the origin on a pedestal level with the table top (z = 0), the table in front (+x).
 The object is one free body with `MAX_PARTS` part bodies of one geom each: all envs share one compiled model, so an
 env's object is written into its per-env model fields at reset (`object_fields`: geometry and inertia), from a small
 model compiled with the same structure; unused slots become massless, contact-free, transparent specks. The bounding
@@ -19,29 +16,28 @@ import mujoco
 import numpy as np
 
 from depthbench.envs.grasp.objects import MAX_PARTS, ObjectInstance, Part
+from depthbench.envs.grasp.spec import (
+    ARM,
+    ARM_ENTRY,
+    FINGERTIPS,
+    FLOOR_Z_M,
+    GRASP_SITE,
+    GRASP_SITE_POS,
+    HAND,
+    HAND_ENTRY,
+    HAND_KP,
+    HAND_MAX_TORQUE_NM,
+    HAND_PREFIX,
+    OBJECT,
+    PALM,
+    TABLE_CENTER_XY_M,
+    TABLE_HALF_M,
+)
 from depthbench.envs.menagerie import robot_xml
 
-ARM, ARM_ENTRY = "kuka_iiwa_14", "iiwa14"
-HAND, HAND_ENTRY = "wonik_allegro", "right_hand"
-HAND_PREFIX = "hand/"
-ARM_JOINTS = tuple(f"joint{i}" for i in range(1, 8))
-HAND_JOINTS = tuple(f"{HAND_PREFIX}{finger}j{i}" for finger in ("ff", "mf", "rf", "th") for i in range(4))
-FINGERTIPS = tuple(f"{HAND_PREFIX}{finger}_tip" for finger in ("ff", "mf", "rf", "th"))
-PALM = f"{HAND_PREFIX}palm"
-# Grasp frame on the palm: 6 cm in front of the palm face (the palm body's +x side, towards which the fingers curl),
-# between the opposed thumb and the curled fingertips, where an enclosed object sits. End-effector actions move it.
-GRASP_SITE = "grasp"
-GRASP_SITE_POS = (0.07, 0.0, -0.035)
-
-TABLE_HALF_M = (0.4, 0.5, 0.03)
-TABLE_CENTER_XY_M = (0.7, 0.0)
-FLOOR_Z_M = -0.75  # a 0.75 m table: the floor is in view of the camera beyond the table's edges
-OBJECT = "object"
 PARKED_Z_M = -50.0
 # Compile-time placeholder of each part slot (larger than any part); every env overwrites its geometry at reset.
 _SLOT_HALF_M = 0.12
-HAND_KP = 3.0
-HAND_MAX_TORQUE_NM = 0.5
 OBJECT_CONDIM = 4  # torsional friction: without it a pinched object spins freely about the contact normal
 # Contact bits: the arm touches the world and the object, never itself or the hand (self-collisions off, as in Isaac
 # Lab's manipulation robots); the hand touches everything. A pair collides if contype & conaffinity matches either way.

@@ -17,7 +17,8 @@ import torch
 from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
-from depthbench.envs.grasp.task import HOME_PALM_MAT, NUM_ACTIONS, POLICY_LAYOUT, PRIVILEGED_LAYOUT, GraspTask
+from depthbench.envs.grasp.spec import HOME_PALM_MAT, NUM_ACTIONS, POLICY_LAYOUT, PRIVILEGED_LAYOUT
+from depthbench.envs.grasp.task import GraspTask
 
 TASK = "kuka-allegro-grasp"
 APPROACH, DESCEND, CLOSE, LIFT = range(4)

@@ -41,112 +41,28 @@ from scipy.spatial.transform import Rotation
 from tensordict import TensorDict
 
 from depthbench.envs.grasp import objects, scene
-from depthbench.envs.mujoco_engine import BatchedMujoco, DepthCamera, ViewCamera
+from depthbench.envs.grasp import spec as grasp_spec
+from depthbench.envs.grasp.spec import HOME_GRASP_POS, HOME_PALM_MAT, NUM_ACTIONS, NUM_ARM_ACTIONS, value_range
+from depthbench.envs.mujoco_engine import BatchedMujoco, ViewCamera
 from depthbench.errors import DepthbenchError
 
-NUM_ARM_ACTIONS = 6
-NUM_ACTIONS = NUM_ARM_ACTIONS + len(scene.HAND_JOINTS)
 # Rays see geom groups 0-4; the visual meshes of the arm and the hand move to this group (and out of the model). The
 # camera then sees the Allegro's collision boxes (within a few mm of its links) and the iiwa's collision capsules
 # (scene._arm_spheres_to_capsules; a few cm fat at the links' bends): a ray entering a mesh's bounds costs ~5 us, and
 # the arm's meshes tripled the depth cost.
 RAY_HIDDEN_GROUP = 5
-# Home pose: grasp frame above the table centre-front, palm facing down, fingers pointing away from the robot.
-HOME_GRASP_POS = np.array([0.55, 0.0, 0.3])
-# Allegro palm frame: fingers extend along +z and curl towards +x (the palm face). Home: face down, fingers along +x.
-HOME_PALM_MAT = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
 # Episode videos: the robot's base, the table and the object from the front left, above table height. The robot is
 # drawn as its collision geometry (group 3): its visual meshes are not in the model (RAY_HIDDEN_GROUP).
 VIEW_CAMERA = ViewCamera(
     lookat=(0.55, 0.0, 0.15), distance_m=1.7, azimuth_deg=150.0, elevation_deg=-25.0, geom_groups=(0, 1, 2, 3)
 )
-PRIVILEGED_LAYOUT = {
-    "object_rel_grasp": slice(0, 3),
-    "object_pos": slice(3, 6),
-    "object_quat": slice(6, 10),
-    "object_linvel": slice(10, 13),
-    "object_angvel": slice(13, 16),
-    "family": slice(16, 23),
-    "half_extents": slice(23, 26),
-    "mass": slice(26, 27),
-    "friction": slice(27, 28),
-    "touch": slice(28, 32),
-}
-POLICY_LAYOUT = {
-    "arm_q": slice(0, 7),
-    "arm_qd": slice(7, 14),
-    "hand_q": slice(14, 30),
-    "hand_qd": slice(30, 46),
-    "grasp_pos": slice(46, 49),
-    "palm_quat": slice(49, 53),
-    "last_actions": slice(53, 75),
-}
-
-
-def _range(cfg: dict[str, Any], key: str, *, positive: bool = True) -> tuple[float, float]:
-    lo, hi = (float(v) for v in cfg[key])
-    if lo > hi or (positive and lo <= 0):
-        raise DepthbenchError(f"objects.{key}={[lo, hi]} must be an increasing pair of positive numbers")
-    return lo, hi
-
-
-def validate_config(cfg: dict[str, Any]) -> None:
-    """Raise DepthbenchError for the first parameter that makes no sense (before anything is compiled)."""
-    objects.object_set(cfg["objects"]["set"])
-    if cfg["split"] not in objects.SPLIT_STREAMS:
-        raise DepthbenchError(f"split '{cfg['split']}' is unknown; use one of {', '.join(objects.SPLIT_STREAMS)}")
-    _range(cfg["objects"], "mass_kg")
-    _range(cfg["objects"], "friction")
-    low, high = np.array(cfg["objects"]["spawn_low_m"], float), np.array(cfg["objects"]["spawn_high_m"], float)
-    table_low = np.subtract(scene.TABLE_CENTER_XY_M, scene.TABLE_HALF_M[:2])
-    table_high = np.add(scene.TABLE_CENTER_XY_M, scene.TABLE_HALF_M[:2])
-    if (
-        low.shape != (2,)
-        or high.shape != (2,)
-        or np.any(low > high)
-        or np.any(low < table_low)
-        or np.any(high > table_high)
-    ):
-        raise DepthbenchError(
-            f"objects.spawn_low_m={low.tolist()} / spawn_high_m={high.tolist()} must be an xy box on the table "
-            f"({table_low.tolist()} to {table_high.tolist()} m)"
-        )
-    if float(cfg["objects"]["size_scale"]) <= 0:
-        raise DepthbenchError(f"objects.size_scale={cfg['objects']['size_scale']} must be positive")
-    for key in ("lift_height_m", "hold_time_s", "lifted_m"):
-        if float(cfg["success"][key]) <= 0:
-            raise DepthbenchError(f"success.{key}={cfg['success'][key]} must be positive")
-    if float(cfg["episode_length_s"]) <= float(cfg["success"]["hold_time_s"]):
-        raise DepthbenchError("episode_length_s must exceed success.hold_time_s, or no episode can succeed")
-    if int(cfg["depth"]["width"]) < 1 or int(cfg["depth"]["height"]) < 1:
-        raise DepthbenchError(f"depth resolution {cfg['depth']['width']}x{cfg['depth']['height']} must be positive")
-
-
-def _scaled(instance: objects.ObjectInstance, scale: float) -> objects.ObjectInstance:
-    """`instance` with every length multiplied by `scale` (objects.size_scale)."""
-    if scale == 1.0:
-        return instance
-    parts = tuple(
-        objects.Part(
-            p.kind,
-            tuple(s * scale for s in p.size),
-            tuple(x * scale for x in p.pos),
-            p.quat,
-            None if p.vertices is None else p.vertices * scale,
-            p.faces,
-        )
-        for p in instance.parts
-    )
-    return objects.ObjectInstance(
-        instance.family, instance.name, parts, tuple(h * scale for h in instance.half_extents_m)
-    )
 
 
 class GraspTask(VecEnv):
     """N Kuka-Allegro grasping environments on one BatchedMujoco (see module docstring)."""
 
     def __init__(self, cfg: dict[str, Any], num_envs: int, seed: int = 0, device: str = "cpu") -> None:
-        validate_config(cfg)
+        grasp_spec.validate_config(cfg)
         self.cfg = cfg
         self.num_envs = num_envs
         self.device = torch.device(device)
@@ -155,27 +71,13 @@ class GraspTask(VecEnv):
         decimation = int(sim["decimation"])
         self.step_dt = float(sim["timestep_s"]) * decimation
         self.max_episode_length = int(round(float(cfg["episode_length_s"]) / self.step_dt))
-        scale = float(cfg["objects"]["size_scale"])
-        self.instances = [
-            _scaled(i, scale)
-            for i in objects.pool(cfg["objects"]["set"], cfg["split"], int(cfg["objects"]["per_family"]))
-        ]
+        self.instances = grasp_spec.object_pool(cfg)
         spec = scene.build_spec(self.instances, float(sim["timestep_s"]))
         for geom in spec.geoms:
-            robot = geom.parent.name.startswith((scene.HAND_PREFIX, "link")) or geom.parent.name == "base"
+            robot = geom.parent.name.startswith((grasp_spec.HAND_PREFIX, "link")) or geom.parent.name == "base"
             if robot and geom.contype == 0 and geom.conaffinity == 0:  # a visual mesh
                 geom.group = RAY_HIDDEN_GROUP
-        cam = cfg["camera"]
-        self.camera = DepthCamera(
-            "workspace",
-            pos=tuple(cam["pos"]),
-            lookat=tuple(cam["lookat"]),
-            fovy_deg=float(cam["fovy_deg"]),
-            width=int(cfg["depth"]["width"]),
-            height=int(cfg["depth"]["height"]),
-            max_range_m=float(cam["max_range_m"]),
-        )
-        self.camera.validate()  # also when depth is disabled: a config that cannot render is an error either way
+        self.camera = grasp_spec.workspace_camera(cfg)
         self.engine = BatchedMujoco(
             spec,
             num_envs,
@@ -213,29 +115,29 @@ class GraspTask(VecEnv):
 
     # --- model bookkeeping -------------------------------------------------------------------------------------
     def _bind_indices(self, model: mujoco.MjModel) -> None:
-        self.arm_qpos = np.array([model.jnt_qposadr[model.joint(j).id] for j in scene.ARM_JOINTS])
-        self.arm_dof = np.array([model.jnt_dofadr[model.joint(j).id] for j in scene.ARM_JOINTS])
-        self.hand_qpos = np.array([model.jnt_qposadr[model.joint(j).id] for j in scene.HAND_JOINTS])
-        self.hand_dof = np.array([model.jnt_dofadr[model.joint(j).id] for j in scene.HAND_JOINTS])
-        joint = model.joint(scene.OBJECT).id
+        self.arm_qpos = np.array([model.jnt_qposadr[model.joint(j).id] for j in grasp_spec.ARM_JOINTS])
+        self.arm_dof = np.array([model.jnt_dofadr[model.joint(j).id] for j in grasp_spec.ARM_JOINTS])
+        self.hand_qpos = np.array([model.jnt_qposadr[model.joint(j).id] for j in grasp_spec.HAND_JOINTS])
+        self.hand_dof = np.array([model.jnt_dofadr[model.joint(j).id] for j in grasp_spec.HAND_JOINTS])
+        joint = model.joint(grasp_spec.OBJECT).id
         self.object_qpos = int(model.jnt_qposadr[joint])
         self.object_dof = int(model.jnt_dofadr[joint])
-        self.arm_range = model.jnt_range[[model.joint(j).id for j in scene.ARM_JOINTS]]
+        self.arm_range = model.jnt_range[[model.joint(j).id for j in grasp_spec.ARM_JOINTS]]
         actuated = [model.actuator_trnid[a, 0] for a in range(model.nu)]
-        self.arm_act = np.array([actuated.index(model.joint(j).id) for j in scene.ARM_JOINTS])
-        self.hand_act = np.array([actuated.index(model.joint(j).id) for j in scene.HAND_JOINTS])
+        self.arm_act = np.array([actuated.index(model.joint(j).id) for j in grasp_spec.ARM_JOINTS])
+        self.hand_act = np.array([actuated.index(model.joint(j).id) for j in grasp_spec.HAND_JOINTS])
         self.hand_ctrl_range = model.actuator_ctrlrange[self.hand_act]
-        root = model.body(scene.OBJECT).id
-        self.object_bodies = np.array([root] + [model.body(f"{scene.OBJECT}_part{k}").id for k in range(4)])
+        root = model.body(grasp_spec.OBJECT).id
+        self.object_bodies = np.array([root] + [model.body(f"{grasp_spec.OBJECT}_part{k}").id for k in range(4)])
         self.object_geoms = np.array([model.body_geomadr[b] for b in self.object_bodies[1:]])
-        self.palm_body = model.body(scene.PALM).id
-        self.grasp_site = model.site(scene.GRASP_SITE).id
-        self.table_top = np.array([*scene.TABLE_CENTER_XY_M, 0.0])
+        self.palm_body = model.body(grasp_spec.PALM).id
+        self.grasp_site = model.site(grasp_spec.GRASP_SITE).id
+        self.table_top = np.array([*grasp_spec.TABLE_CENTER_XY_M, 0.0])
         self.site_xpos = self.engine.bind("site_xpos")
         self.site_xmat = self.engine.bind("site_xmat")
         self.xquat = self.engine.bind("xquat")
         self.subtree_com = self.engine.bind("subtree_com")
-        self._touch_views = [self.engine.sensor(f"{tip}_touch") for tip in scene.FINGERTIPS]
+        self._touch_views = [self.engine.sensor(f"{tip}_touch") for tip in grasp_spec.FINGERTIPS]
 
     def _solve_home(self, model: mujoco.MjModel) -> np.ndarray:
         """Arm joints that put the grasp frame at HOME_GRASP_POS with HOME_PALM_MAT (damped least squares IK)."""
@@ -408,7 +310,7 @@ class GraspTask(VecEnv):
         self.was_lifted |= height >= float(success_cfg["lifted_m"])
         success = self.hold_steps * self.step_dt >= float(success_cfg["hold_time_s"]) - 1e-9
         obj = self.object_pos
-        off_table = (np.abs(obj[:, :2] - self.table_top[:2]) > np.array(scene.TABLE_HALF_M[:2])).any(axis=1) & (
+        off_table = (np.abs(obj[:, :2] - self.table_top[:2]) > np.array(grasp_spec.TABLE_HALF_M[:2])).any(axis=1) & (
             obj[:, 2] < -0.02
         )
         dropped = ~success & ((self.was_lifted & (height < 0.01)) | off_table)
@@ -461,8 +363,8 @@ class GraspTask(VecEnv):
         objs = self.cfg["objects"]
         n = ids.size
         chosen = self.rng.integers(len(self.instances), size=n)
-        mass = self.rng.uniform(*_range(objs, "mass_kg"), size=n)
-        friction = self.rng.uniform(*_range(objs, "friction"), size=n)
+        mass = self.rng.uniform(*value_range(objs, "mass_kg"), size=n)
+        friction = self.rng.uniform(*value_range(objs, "friction"), size=n)
         for env, index, mass_kg, mu in zip(ids, chosen, mass, friction, strict=True):
             self._write_object(env, index, mass_kg, mu)
         self.engine.set_const(ids)

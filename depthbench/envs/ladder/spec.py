@@ -1,8 +1,7 @@
-"""anymal-ladder scene specification: ladder parameters, their validation and sampling, and the MjSpec of ANYmal C
-with four depth cameras in front of a procedural ladder that leads onto a platform.
-
-Engine-independent facts live here (geometry, robot constants, the evaluation grid) so that a GPU backend can build
-the same scene; `task.py` binds them to the batched MuJoCo engine.
+"""anymal-ladder task specification, engine-free: ladder parameters, their validation and sampling, the ladder's
+geometry as numbers (`ladder_shapes`), robot constants, the four depth cameras' mount poses, observation sizes and the
+evaluation grid. It imports no physics engine: each engine's binding builds the same scene from these numbers
+(`mujoco_scene.py` + `task.py` for the batched MuJoCo engine, `isaaclab_task.py` for Isaac Lab / Newton).
 
 World frame: the robot starts near the origin facing +x; the ladder stands in the x-z plane centred on y = 0, its
 foot `distance_m` ahead of the start, leaning away from the robot at `angle_deg` from the floor (90 = vertical); the
@@ -11,20 +10,17 @@ platform's front face sits just behind the ladder's top, its top surface at `hei
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
 
-import mujoco
 import numpy as np
 
-from depthbench.envs.menagerie import robot_xml
-from depthbench.envs.mujoco_engine import DepthCamera
+from depthbench.envs.camera import DepthCamera, camera_from_mount
 from depthbench.errors import DepthbenchError
 
-ROBOT = "anybotics_anymal_c"
+ROBOT, ROBOT_ENTRY = "anybotics_anymal_c", "anymal_c"
 
 # Leg joints in actuator order of Menagerie's anymal_c.xml (LF, RF, LH, RH; hip abduction, hip flexion, knee).
 LEGS: tuple[str, ...] = ("LF", "RF", "LH", "RH")
@@ -48,6 +44,15 @@ DEPTH_CAMERAS: dict[str, tuple[tuple[float, float, float], tuple[float, float, f
     "left": ((0.0, 0.07646, 0.02905), (0.683013, -0.183013, 0.183013, 0.683013)),
     "right": ((0.0, -0.07646, 0.02905), (0.683013, 0.183013, 0.183013, -0.683013)),
 }
+
+# Observation sizes (the layouts are documented in task.py) and episode constants, the same on every engine.
+NEAREST_RUNGS = 5
+POLICY_DIM = 45
+PRIVILEGED_DIM = POLICY_DIM + 3 + 3 * NEAREST_RUNGS + 3 * 4 + 1 + 2 + 4
+# Goal: on the platform's centre line this far past its edge, at the height the default pose holds the base.
+GOAL_PAST_EDGE_M = 0.6
+STANDING_BASE_HEIGHT_M = 0.45
+SPLITS = ("train", "val", "test")
 
 # Config ranges ([low, high]) of the training distribution.
 RANGE_KEYS = ("angle_deg_range", "rung_radius_mm_range", "rung_spacing_m_range", "width_m_range")
@@ -176,6 +181,8 @@ def grid_params(cfg: dict[str, Any], cell: int) -> LadderParams:
 
 def validate_config(cfg: dict[str, Any]) -> None:
     """Check every ladder the config can produce: the corners of the training ranges and the evaluation grid."""
+    if cfg["split"] not in SPLITS:
+        raise DepthbenchError(f"split must be one of {', '.join(SPLITS)}, got '{cfg['split']}'")
     ladder = cfg["ladder"]
     randomization = cfg["randomization"]
     ranges = {f"ladder.{key}": ladder[key] for key in RANGE_KEYS}
@@ -202,119 +209,88 @@ def depth_cameras(cfg: dict[str, Any]) -> list[DepthCamera]:
     depth = cfg["depth"]
     if not depth["enabled"]:
         return []
-    cameras = []
-    for name, (pos, mount_quat) in DEPTH_CAMERAS.items():
-        mount = np.zeros(9)
-        mujoco.mju_quat2Mat(mount, np.asarray(mount_quat, dtype=float))
-        axes = mount.reshape(3, 3)
-        cameras.append(
-            DepthCamera(
-                name=f"depth_{name}",
-                body="base",
-                pos=pos,
-                lookat=tuple(np.add(pos, axes[:, 0])),
-                up=tuple(axes[:, 2]),
-                fovy_deg=float(depth["fovy_deg"]),
-                width=int(depth["width"]),
-                height=int(depth["height"]),
-                max_range_m=float(depth["max_m"]),
-            )
+    return [
+        camera_from_mount(
+            f"depth_{name}",
+            "base",
+            pos,
+            mount_quat,
+            fovy_deg=float(depth["fovy_deg"]),
+            width=int(depth["width"]),
+            height=int(depth["height"]),
+            max_range_m=float(depth["max_m"]),
         )
-    return cameras
+        for name, (pos, mount_quat) in DEPTH_CAMERAS.items()
+    ]
 
 
-def _rotation_y(angle_rad: float) -> list[float]:
-    return [math.cos(angle_rad / 2), 0.0, math.sin(angle_rad / 2), 0.0]
+@dataclass(frozen=True)
+class Shape:
+    """One static collision shape of the scene, in the world frame.
 
-
-@functools.cache
-def _robot_spec(path: str) -> mujoco.MjSpec:
-    """ANYmal C without its visual meshes, parsed once per process: a copy costs 50 us, parsing 2.5 ms."""
-    spec = mujoco.MjSpec.from_file(path)
-    spec.discard_visual()
-    return spec
-
-
-def build_spec(
-    params: LadderParams, cfg: dict[str, Any], rung_slots: int, added_base_mass_kg: float = 0.0
-) -> mujoco.MjSpec:
-    """MjSpec of ANYmal C in front of the ladder (`rung_slots` rung geoms, the unused ones parked below the floor),
-    its rails and the platform, all in the static body "ladder"; with foot sites and contact sensors.
-
-    Visual-only meshes are discarded: depth rays then hit the collision shapes, which the contact physics sees too.
-    The depth cameras (`depth_cameras`) are added by the engine.
+    kind "box": `half_size_m` = half-extents along the shape's local axes; kind "cylinder": (radius, half-length
+    along the local z axis, 0). `quat_wxyz` rotates local axes into the world (scalar first, MuJoCo's order).
     """
+
+    name: str
+    kind: str
+    half_size_m: tuple[float, float, float]
+    pos_m: tuple[float, float, float]
+    quat_wxyz: tuple[float, float, float, float]
+
+
+def _rotation_y(angle_rad: float) -> tuple[float, float, float, float]:
+    return (math.cos(angle_rad / 2), 0.0, math.sin(angle_rad / 2), 0.0)
+
+
+RUNG_QUAT_WXYZ = (math.cos(math.pi / 4), math.sin(math.pi / 4), 0.0, 0.0)  # cylinder axis (local z) -> world y
+
+
+def ladder_shapes(params: LadderParams, rung_slots: int) -> list[Shape]:
+    """The ladder's rails, `rung_slots` rungs (the ones beyond `params.num_rungs` parked below the floor at
+    PARKED_RUNG_Z_M - k) and the platform: every engine builds exactly these shapes."""
     params.validate()
-    spec = _robot_spec(str(robot_xml(ROBOT, "anymal_c"))).copy()
-    spec.option.timestep = float(cfg["sim"]["physics_dt_s"])
-
-    robot = cfg["robot"]
-    base = spec.body("base")
-    base.quat = [1.0, 0.0, 0.0, 0.0]  # Menagerie's base is yawed 180 deg; face +x, towards the ladder
-    base.pos = [0.0, 0.0, DEFAULT_BASE_HEIGHT_M]
-    base.mass += added_base_mass_kg  # payload randomization (Isaac Lab ANYmal C add_base_mass: -5..5 kg)
-    # Joint PD as Isaac Lab's ANYmal simple actuator (ANYDRIVE_3_SIMPLE_ACTUATOR_CFG): kp 40 N m/rad, kd 5 N m s/rad,
-    # torque limit 80 N m; MuJoCo position actuator: force = kp (target - q) - kd qdot.
-    kp, kd = float(robot["stiffness"]), float(robot["damping"])
-    for actuator in spec.actuators:
-        actuator.gainprm[0] = kp
-        actuator.biasprm[:3] = [0.0, -kp, -kd]
-        actuator.forcerange = [-float(robot["effort_limit_nm"]), float(robot["effort_limit_nm"])]
-
-    friction = [params.friction, 0.005, 0.0001]
-    spec.worldbody.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0.0, 0.0, 0.05], friction=friction)
-    ladder = spec.worldbody.add_body(name="ladder")  # static: welded to the world
-    foot = np.array([params.distance_m, 0.0, 0.0])
-    half_length = params.length_m / 2
-    rail_y = params.width_m / 2 + RAIL_HALF_THICKNESS_M
-    for side, sign in (("left", 1.0), ("right", -1.0)):
-        ladder.add_geom(
-            name=f"rail_{side}",
-            type=mujoco.mjtGeom.mjGEOM_BOX,
-            size=[half_length, RAIL_HALF_THICKNESS_M, RAIL_HALF_DEPTH_M],
-            pos=list(foot + half_length * params.direction + [0.0, sign * rail_y, 0.0]),
-            quat=_rotation_y(-math.radians(params.angle_deg)),  # local x -> up the ladder
-            friction=friction,
-        )
     centers = params.rung_centers()
     if len(centers) > rung_slots:
         raise DepthbenchError(f"ladder has {len(centers)} rungs but the scene holds {rung_slots}; widen the ranges")
-    axis_y = [math.cos(math.pi / 4), math.sin(math.pi / 4), 0.0, 0.0]  # cylinder axis (local z) -> world y
+    foot = np.array([params.distance_m, 0.0, 0.0])
+    half_length = params.length_m / 2
+    rail_y = params.width_m / 2 + RAIL_HALF_THICKNESS_M
+    as_tuple = lambda v: tuple(float(x) for x in v)  # noqa: E731
+    shapes = [
+        Shape(
+            f"rail_{side}",
+            "box",
+            (half_length, RAIL_HALF_THICKNESS_M, RAIL_HALF_DEPTH_M),
+            as_tuple(foot + half_length * params.direction + [0.0, sign * rail_y, 0.0]),
+            _rotation_y(-math.radians(params.angle_deg)),  # local x -> up the ladder
+        )
+        for side, sign in (("left", 1.0), ("right", -1.0))
+    ]
     for k in range(rung_slots):
         pos = centers[k] if k < len(centers) else np.array([0.0, 0.0, PARKED_RUNG_Z_M - k])
-        ladder.add_geom(
-            name=f"rung_{k}",
-            type=mujoco.mjtGeom.mjGEOM_CYLINDER,
-            size=[params.rung_radius_m, params.width_m / 2, 0.0],
-            pos=list(pos),
-            quat=axis_y,
-            friction=friction,
+        shapes.append(
+            Shape(
+                f"rung_{k}", "cylinder", (params.rung_radius_m, params.width_m / 2, 0.0), as_tuple(pos), RUNG_QUAT_WXYZ
+            )
         )
-    ladder.add_geom(
-        name="platform",
-        type=mujoco.mjtGeom.mjGEOM_BOX,
-        size=[PLATFORM_LENGTH_M / 2, PLATFORM_WIDTH_M / 2, params.height_m / 2],
-        pos=[params.platform_edge_x_m + PLATFORM_LENGTH_M / 2, 0.0, params.height_m / 2],
-        friction=friction,
+    shapes.append(
+        Shape(
+            "platform",
+            "box",
+            (PLATFORM_LENGTH_M / 2, PLATFORM_WIDTH_M / 2, params.height_m / 2),
+            (params.platform_edge_x_m + PLATFORM_LENGTH_M / 2, 0.0, params.height_m / 2),
+            (1.0, 0.0, 0.0, 0.0),
+        )
     )
+    return shapes
 
-    # Contact flags (1 = touching the ladder or platform): base and thighs count as collisions, feet as footholds.
-    def contact_sensor(name: str, objtype: mujoco.mjtObj, objname: str) -> None:
-        spec.add_sensor(
-            name=name,
-            type=mujoco.mjtSensor.mjSENS_CONTACT,
-            objtype=objtype,
-            objname=objname,
-            reftype=mujoco.mjtObj.mjOBJ_BODY,
-            refname="ladder",
-            intprm=[1, 0, 1],  # data="found", no reduction, one slot
-        )
 
-    for body in COLLISION_BODIES:
-        contact_sensor(f"touch_{body}", mujoco.mjtObj.mjOBJ_BODY, body)
-    for leg, shank in zip(LEGS, FOOT_BODIES, strict=True):
-        foot_geom = next(g for g in spec.body(shank).geoms if g.type == mujoco.mjtGeom.mjGEOM_SPHERE)
-        foot_geom.name = f"{leg}_foot"
-        spec.body(shank).add_site(name=f"{leg}_foot", pos=list(foot_geom.pos))
-        contact_sensor(f"touch_{leg}_foot", mujoco.mjtObj.mjOBJ_GEOM, f"{leg}_foot")
-    return spec
+def rung_slots(cfg: dict[str, Any]) -> int:
+    """Rung shapes every env's scene holds: the most any ladder of the config (training ranges, grid) can have."""
+    ladder = cfg["ladder"]
+    return max_rungs(
+        min(ladder["angle_deg_range"][0], *ladder["eval_angles_deg"]),
+        min(ladder["rung_spacing_m_range"][0], ladder["eval_rung_spacing_m"]),
+        float(ladder["height_m"]),
+    )

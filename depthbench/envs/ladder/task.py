@@ -60,17 +60,16 @@ from scipy.spatial.transform import Rotation
 from tensordict import TensorDict
 
 from depthbench.envs.ladder import spec as ladder_spec
-from depthbench.envs.ladder.spec import LadderParams
+from depthbench.envs.ladder.mujoco_scene import build_spec
+from depthbench.envs.ladder.spec import (
+    GOAL_PAST_EDGE_M,
+    NEAREST_RUNGS,
+    STANDING_BASE_HEIGHT_M,
+    LadderParams,
+)
 from depthbench.envs.mujoco_engine import BatchedMujoco, ViewCamera
 from depthbench.errors import DepthbenchError
 
-NEAREST_RUNGS = 5
-POLICY_DIM = 45
-PRIVILEGED_DIM = POLICY_DIM + 3 + 3 * NEAREST_RUNGS + 3 * 4 + 1 + 2 + 4
-# Goal: on the platform's centre line this far past its edge, at the height the default pose holds the base.
-GOAL_PAST_EDGE_M = 0.6
-STANDING_BASE_HEIGHT_M = 0.45
-SPLITS = ("train", "val", "test")
 # Episode videos: from the robot's left, looking at the ladder and the platform edge (ladder foot 1 m ahead, platform
 # top 2 m up in the default config). The scene holds collision geometry only (spec.build_spec), in group 3.
 VIEW_CAMERA = ViewCamera(
@@ -82,8 +81,6 @@ class LadderTask(VecEnv):
     """N ANYmal C robots, each in front of its own ladder, stepped together by the batched MuJoCo engine."""
 
     def __init__(self, *, cfg: dict[str, Any], num_envs: int, seed: int, device: str) -> None:
-        if cfg["split"] not in SPLITS:
-            raise DepthbenchError(f"split must be one of {', '.join(SPLITS)}, got '{cfg['split']}'")
         ladder_spec.validate_config(cfg)
         self.cfg = cfg
         self.num_envs = num_envs
@@ -93,16 +90,11 @@ class LadderTask(VecEnv):
         self.decimation = int(cfg["sim"]["decimation"])
         self.step_dt = float(cfg["sim"]["physics_dt_s"]) * self.decimation
         self.max_episode_length = int(math.ceil(float(cfg["episode_length_s"]) / self.step_dt))
-        ladder = cfg["ladder"]
-        self.rung_slots = ladder_spec.max_rungs(
-            min(ladder["angle_deg_range"][0], *ladder["eval_angles_deg"]),
-            min(ladder["rung_spacing_m_range"][0], ladder["eval_rung_spacing_m"]),
-            float(ladder["height_m"]),
-        )
+        self.rung_slots = ladder_spec.rung_slots(cfg)
         self._seed(seed)
         self.params = [ladder_spec.grid_params(cfg, 0)] * num_envs  # replaced by every env's first reset below
         self.engine = BatchedMujoco(
-            ladder_spec.build_spec(self.params[0], cfg, self.rung_slots),
+            build_spec(self.params[0], cfg, self.rung_slots),
             num_envs,
             decimation=self.decimation,
             cameras=ladder_spec.depth_cameras(cfg),
@@ -169,7 +161,7 @@ class LadderTask(VecEnv):
                 added_mass_kg = rng.uniform(*randomization["added_base_mass_kg"])
             qpos[row, 3:7] = [math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)]
             qpos[row, self._qpos_joints] = ladder_spec.DEFAULT_JOINT_POS_RAD * joint_scale
-            spec = ladder_spec.build_spec(self.params[i], self.cfg, self.rung_slots, added_mass_kg)
+            spec = build_spec(self.params[i], self.cfg, self.rung_slots, added_mass_kg)
             models.append(self.engine.compile_variant(spec))
         self.engine.set_models(ids, models)
         self.engine.reset(ids, qpos=qpos, qvel=np.zeros((ids.size, self.engine.model.nv)))

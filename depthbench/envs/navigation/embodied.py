@@ -331,6 +331,7 @@ def _naive_baseline(cfg: dict[str, Any], num_envs: int, steps: int, seed: int) -
     "episode; training family + OOD families)",
     engine="depthbench CPU navigation (Embree depth, FMM geodesics)",
     baseline=_naive_baseline,
+    engine_id="embree",
 )
 def make_embodied_nav(*, cfg: dict[str, Any], num_envs: int, seed: int, device: str) -> EmbodiedNavEnv:
     return EmbodiedNavEnv(cfg, num_envs, seed, device)

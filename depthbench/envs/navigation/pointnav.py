@@ -398,6 +398,7 @@ def _naive_baseline(cfg: dict[str, Any], num_envs: int, steps: int, seed: int) -
     summary="Habitat PointGoal navigation (discrete actions, GPS+compass goal, SPL) on procedural or Habitat scenes",
     engine="depthbench CPU navigation (Embree depth, FMM geodesics)",
     baseline=_naive_baseline,
+    engine_id="embree",
 )
 def make_pointnav(*, cfg: dict[str, Any], num_envs: int, seed: int, device: str) -> PointNavEnv:
     return PointNavEnv(cfg, num_envs, seed, device)
