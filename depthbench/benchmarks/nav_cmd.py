@@ -1,9 +1,12 @@
-"""`depthbench nav episodes`: write Habitat PointNav-v1 episode files (procedural scenes or your own .glb scans)."""
+"""`depthbench nav episodes`: write Habitat PointNav-v1 episode files (procedural scenes or your own .glb scans);
+`depthbench nav geodesic`: geodesic accuracy against closed-form shortest paths (geodesic_cmd.py)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from depthbench.benchmarks import geodesic_cmd
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -32,6 +35,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     episodes.add_argument("--seed", type=int, default=0)
     episodes.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="pointnav config override")
     episodes.set_defaults(func=_episodes)
+    geodesic_cmd.add_commands(nav_sub)
 
 
 def _episodes(args: argparse.Namespace) -> int:

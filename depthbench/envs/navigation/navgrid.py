@@ -2,9 +2,12 @@
 
 This stands in for habitat-sim's Recast navmesh (same agent parameters: radius, height, max climb, max slope; Habitat's
 default cell size 0.05 m). A cell is walkable when a downward ray from body height finds flat ground within `max_climb`
-of the floor, and no geometry cuts the body's vertical extent above it (horizontal mesh sections every 0.1 m); the
-walkable area is then eroded by the agent radius. Geodesic distance to a goal is the fast-marching solution
-(scikit-fmm) of |grad T| = 1 over navigable cells, exact along free straight lines and within ~1 cell elsewhere.
+of the floor and the agent's disc, centred on the cell centre, touches no geometry below body height: the clearance of
+a cell is the exact Euclidean distance from its centre to the horizontal mesh sections (every 5 cm), so obstacles are
+not inflated beyond the agent radius by the grid. Geodesic distance to a goal is the fast-marching solution
+(scikit-fmm, second order) of |grad T| = 1 from the goal point, over the navigable cells plus a margin of at most one
+cell towards the obstacles, which puts the front's effective wall on the agent-radius contour (see `marching_domain`
+and docs/geodesic.md: within 1% of the exact disc-agent shortest path at the default cell).
 
 Grids of all scenes of a task are packed into flat arrays (`GridAtlas`) and geodesic fields into fixed-size slots
 (`FieldCache`), so per-step lookups for N agents in N different scenes are single vectorized numpy gathers.
@@ -23,6 +26,7 @@ import skfmm
 from embreex import rtcore_scene
 from embreex.mesh_construction import TriangleMesh
 from scipy import ndimage
+from scipy.spatial import cKDTree
 from trimesh import intersections
 
 from depthbench.envs.navigation.scenes import Scene
@@ -42,12 +46,13 @@ class AgentShape:
 
 
 def scan_scene(scene: Scene, cell: float, top_m: float, max_climb_m: float, max_slope_deg: float) -> dict:
-    """Ground and obstacle heights of a scene on a grid (the navmesh's voxelization step).
+    """Ground and obstacle geometry of a scene on a grid (the navmesh's voxelization step).
 
-    Returns origin, shape, `ground` (a flat surface within max_climb of the floor, found by a downward ray from just
-    above climb height) and `obstacle_m`: the lowest height above the floor, up to `top_m`, at which geometry occupies
-    the cell (inf if none), from horizontal mesh sections every 5 cm (walls are thin and vertical rays miss them) and
-    a downward ray from `top_m` (thin horizontal parts such as table tops between sections).
+    Returns origin, cell, shape, `ground` (a flat surface within max_climb of the floor, found by a downward ray from
+    just above climb height), `roof_m` (height above the floor, up to `top_m`, of the first geometry a downward ray from
+    `top_m` meets at each cell centre, inf if none: thin horizontal parts such as table tops between sections) and the
+    obstacle outlines as points: `section_xy` (P, 2) every cell/10 along the horizontal mesh sections every 5 cm (walls
+    are thin and vertical rays miss them), `section_height_m` (P,) the lowest section a point belongs to.
     """
     lo, hi = scene.mesh.bounds
     origin = np.array([lo[0] - cell, lo[1] - cell])
@@ -69,46 +74,119 @@ def scan_scene(scene: Scene, cell: float, top_m: float, max_climb_m: float, max_
     flat = np.abs(normal[:, 2]) >= math.cos(math.radians(max_slope_deg))
     ground = (hit["primID"] >= 0) & flat
 
-    obstacle = np.full(n, np.inf)
+    roof = np.full(n, np.inf)
     top = cast_down(top_m, top_m - max_climb_m)
-    roof = top["primID"] >= 0
-    obstacle[roof] = top_m - top["tfar"][roof]
+    seen = top["primID"] >= 0
+    roof[seen] = top_m - top["tfar"][seen]
     heights = np.arange(max_climb_m + 0.02, top_m, 0.05)
     sections = intersections.mesh_multiplane(scene.mesh, [0, 0, floor], [0, 0, 1], heights)[0]
-    for height, segments in sorted(zip(heights, sections, strict=True), key=lambda hs: -hs[0]):
+    spacing = cell / 10
+    points, point_height = [np.zeros((0, 2))], [np.zeros(0)]
+    for height, segments in zip(heights, sections, strict=True):
         if len(segments):
-            cells = _rasterize(segments[:, :, :2], origin, cell, nx, ny)
-            obstacle[cells] = np.minimum(obstacle[cells], height)
+            points.append(_sample_segments(segments[:, :, :2], spacing))
+            point_height.append(np.full(len(points[-1]), height))
+    xy, height = np.concatenate(points), np.concatenate(point_height)
+    # Sections of vertical walls repeat at every height: keep one point per spacing-sized bin, the lowest one.
+    order = np.argsort(height, kind="stable")
+    xy, height = xy[order], height[order]
+    bins = np.floor((xy - origin) / spacing).astype(np.int64)
+    _, first = np.unique(bins[:, 1] * (int(nx * 10) + 1) + bins[:, 0], return_index=True)
     return {
         "origin": origin,
         "cell": cell,
         "ground": ground.reshape(ny, nx),
-        "obstacle_m": obstacle.reshape(ny, nx),
+        "roof_m": roof.reshape(ny, nx),
+        "section_xy": xy[first],
+        "section_height_m": height[first],
     }
 
 
-def _rasterize(segments: np.ndarray, origin: np.ndarray, cell: float, nx: int, ny: int) -> np.ndarray:
-    """Flat cell indices touched by 2-D segments (S, 2, 2), sampled every half cell."""
+def _sample_segments(segments: np.ndarray, spacing: float) -> np.ndarray:
+    """Points along 2-D segments (S, 2, 2), both ends included, at most `spacing` apart."""
     length = np.linalg.norm(segments[:, 1] - segments[:, 0], axis=1)
-    count = np.maximum(np.ceil(length / (cell / 2)).astype(int), 1) + 1
+    count = np.maximum(np.ceil(length / spacing).astype(int), 1) + 1
     seg = np.repeat(np.arange(len(segments)), count)
     t = (np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)) / np.repeat(count - 1, count)
-    pts = segments[seg, 0] + (segments[seg, 1] - segments[seg, 0]) * t[:, None]
-    ix = np.clip(((pts[:, 0] - origin[0]) / cell).astype(int), 0, nx - 1)
-    iy = np.clip(((pts[:, 1] - origin[1]) / cell).astype(int), 0, ny - 1)
-    return iy * nx + ix
+    return segments[seg, 0] + (segments[seg, 1] - segments[seg, 0]) * t[:, None]
 
 
-def clearance_m(free: np.ndarray, cell: float) -> np.ndarray:
-    """Distance (m) from each free cell centre to the edge of the nearest blocked cell (0 or less when blocked)."""
+def _edge_distance_m(free: np.ndarray, cell: float) -> np.ndarray:
+    """Distance (m) from each free cell centre to the edge of the nearest blocked cell (0 or less when blocked), for
+    obstacles known only at cell centres (missing ground, roof hits): unbiased for a wall anywhere inside a cell."""
+    if free.all():
+        return np.full(free.shape, np.inf)
     return (ndimage.distance_transform_edt(free) - 0.5) * cell
 
 
-class NavGrid:
-    """Navigable cells of one scene at its floor height; cell (iy, ix) has centre origin + (ix + .5, iy + .5) * cell."""
+def clearance_m(scan: dict, heights_m: Sequence[float], reach_m: float) -> np.ndarray:
+    """(K, ny, nx) distance (m) from each cell centre to the nearest geometry below each of the sorted `heights_m`.
 
-    def __init__(self, origin: np.ndarray, cell: float, navigable: np.ndarray) -> None:
+    Exact Euclidean distance to the mesh sections (nearest section point by k-d tree, points cell/10 apart: error
+    below 0.1 mm at 5 cm from a wall) for every cell up to `reach_m` from them; farther cells get a lower bound that
+    is above `reach_m`, so `clearance >= radius` is exact for any radius up to `reach_m`. Missing ground and roof hits
+    are known only at cell centres and count as blocking from the nearest such cell's edge. Cells inside a solid
+    obstacle measure to its outline (their islands are separate, as habitat-sim's navmesh islands on furniture tops).
+    Heights are processed incrementally: each adds only the outline points first seen below it.
+    """
+    cell, origin, ground = scan["cell"], scan["origin"], scan["ground"]
+    ny, nx = ground.shape
+    xy, point_height = scan["section_xy"], scan["section_height_m"]
+    centres = np.stack(np.meshgrid(origin[0] + (np.arange(nx) + 0.5) * cell, origin[1] + (np.arange(ny) + 0.5) * cell), -1)
+    sections = np.full((ny, nx), np.inf)
+    out = np.empty((len(heights_m), ny, nx))
+    below = 0.0
+    for k, height in enumerate(heights_m):
+        new = xy[(point_height >= below) & (point_height < height)] if k else xy[point_height < height]
+        below = height
+        if len(new):
+            ij = np.floor((new - origin) / cell).astype(np.int64)
+            hit = np.zeros((ny, nx), bool)
+            hit[np.clip(ij[:, 1], 0, ny - 1), np.clip(ij[:, 0], 0, nx - 1)] = True
+            # Distance to the nearest touched cell's centre is within half a diagonal of the true distance.
+            approx = ndimage.distance_transform_edt(~hit) * cell
+            near = approx <= reach_m + cell
+            exact = approx - cell * math.sqrt(0.5)
+            exact[near] = cKDTree(new).query(centres[near])[0]
+            sections = np.minimum(sections, exact)
+        free = ground & (scan["roof_m"] >= height)
+        out[k] = np.minimum(sections, _edge_distance_m(free, cell))
+    return out
+
+
+def marching_domain(clearance: np.ndarray, radius_m: float, cell: float) -> np.ndarray:
+    """Cells fast marching runs on: the navigable cells (clearance >= radius) and a margin of cells closer to the
+    obstacles, up to one cell, that lie next to the agent's free space.
+
+    Why: scikit-fmm treats masked cells as absent, so a front running along the last unmasked cells behaves as if the
+    wall were about one cell further in; a path wrapping a corner of the radius-r contour then comes out longer by
+    about (turning angle) x (cell) -- the inflation this module had. With the margin the effective wall sits on the
+    contour (measured bias below 0.2%, docs/geodesic.md). A margin cell is kept only when stepping from its centre
+    along the clearance gradient to clearance r reaches free space (bilinear clearance >= r there): in a gap narrower
+    than 2r that step runs into the opposite side, so such gaps stay shut. The margin is at most r - 0.6 cell, which
+    keeps margin cells on the two sides of a zero-thickness wall more than a cell apart (no leak through walls).
+    """
+    navigable = clearance >= radius_m
+    margin_m = float(np.clip(radius_m - 0.6 * cell, 0.0, cell))
+    iy, ix = np.nonzero((clearance >= radius_m - margin_m) & ~navigable)
+    gy, gx = np.gradient(clearance)
+    norm = np.maximum(np.hypot(gx[iy, ix], gy[iy, ix]), 1e-9)
+    step_cells = (radius_m - clearance[iy, ix] + 0.25 * cell) / cell / norm
+    probe = [iy + gy[iy, ix] * step_cells, ix + gx[iy, ix] * step_cells]
+    reaches = ndimage.map_coordinates(clearance, probe, order=1, mode="nearest") >= radius_m
+    domain = navigable.copy()
+    domain[iy[reaches], ix[reaches]] = True
+    return domain
+
+
+class NavGrid:
+    """Navigable cells of one scene at its floor height; cell (iy, ix) has centre origin + (ix + .5, iy + .5) * cell.
+
+    `domain` (default: the navigable cells) is where fast marching runs; see `marching_domain`."""
+
+    def __init__(self, origin: np.ndarray, cell: float, navigable: np.ndarray, domain: np.ndarray | None = None) -> None:
         self.origin, self.cell, self.navigable = np.asarray(origin, float), float(cell), navigable
+        self.domain = navigable if domain is None else domain | navigable
         self.ny, self.nx = navigable.shape
         self.islands, self.num_islands = ndimage.label(self.navigable)
         # Island radius as habitat-sim's island_radius: extent of the island around its centre.
@@ -121,8 +199,18 @@ class NavGrid:
             cy = np.bincount(labels, iy, self.num_islands + 1) / np.maximum(count, 1)
             dist = np.hypot(ix - cx[labels], iy - cy[labels]) * cell
             np.maximum.at(self.island_radius_m, labels, dist)
-        # Nearest navigable cell of every cell, to extend geodesic fields smoothly past the boundary.
+        # Nearest navigable cell of every cell (to snap positions), and nearest marching cell (to extend geodesic
+        # fields smoothly past the boundary).
         _, self._nearest = ndimage.distance_transform_edt(~self.navigable, return_indices=True)
+        if self.domain is self.navigable:
+            self._nearest_domain = self._nearest
+        else:
+            _, self._nearest_domain = ndimage.distance_transform_edt(~self.domain, return_indices=True)
+
+    @classmethod
+    def from_clearance(cls, origin: np.ndarray, cell: float, clearance: np.ndarray, radius_m: float) -> NavGrid:
+        """Cells whose centre has clearance >= radius_m (clearance in m, e.g. from `clearance_m`)."""
+        return cls(origin, cell, clearance >= radius_m, marching_domain(clearance, radius_m, cell))
 
     @functools.cached_property
     def normal(self) -> np.ndarray:
@@ -134,10 +222,11 @@ class NavGrid:
 
     @classmethod
     def from_scene(cls, scene: Scene, agent: AgentShape) -> NavGrid:
-        """Walkable ground with no geometry below body height, eroded by the agent radius."""
+        """Walkable ground where the agent's disc touches no geometry below its height."""
         scan = scan_scene(scene, agent.cell_size_m, agent.height_m, agent.max_climb_m, agent.max_slope_deg)
-        free = scan["ground"] & (scan["obstacle_m"] >= agent.height_m)
-        return cls(scan["origin"], agent.cell_size_m, clearance_m(free, agent.cell_size_m) >= agent.radius_m)
+        # Exact clearance is needed up to the probes of `marching_domain` (radius + a quarter cell, interpolated).
+        clearance = clearance_m(scan, [agent.height_m], agent.radius_m + 2 * agent.cell_size_m)[0]
+        return cls.from_clearance(scan["origin"], agent.cell_size_m, clearance, agent.radius_m)
 
     def cell_of(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ij = np.floor((np.asarray(xy)[..., :2] - self.origin) / self.cell).astype(int)
@@ -168,9 +257,11 @@ class NavGrid:
         return self.origin + (np.stack([ix, iy], -1) + 0.5) * self.cell
 
     def geodesic_field(self, goal_xy: np.ndarray) -> np.ndarray:
-        """(ny, nx) float32 geodesic distance (m) to `goal_xy` by fast marching; inf where unreachable.
+        """(ny, nx) float32 geodesic distance (m) to the point `goal_xy` by fast marching; inf where unreachable.
 
-        Non-navigable cells get the value of their nearest navigable cell plus the distance to it, so bilinear
+        The goal is a point source: cells within a cell of it hold their exact Euclidean distance, and fast marching
+        starts from that circle (scikit-fmm places a zero contour of a signed distance at sub-cell accuracy). Cells
+        outside the marching domain get the value of their nearest domain cell plus the distance to it, so bilinear
         lookups next to walls stay smooth.
         """
         goal_xy = np.asarray(goal_xy, float)[:2]
@@ -183,13 +274,15 @@ class NavGrid:
         ys = self.origin[1] + (np.arange(self.ny) + 0.5) * self.cell
         euclid = np.hypot(xs[None, :] - goal_xy[0], ys[:, None] - goal_xy[1])
         seed_radius = self.cell  # at least one cell centre lies inside; values there are exact Euclidean distances
-        phi = np.ma.MaskedArray(euclid - seed_radius, mask=~self.navigable)
-        travel = skfmm.distance(phi, dx=self.cell)
+        phi = np.ma.MaskedArray(euclid - seed_radius, mask=~self.domain)
+        travel = skfmm.distance(phi, dx=self.cell, order=2)
         field = np.ma.filled(travel, np.inf) + seed_radius
-        field[self.navigable & (euclid <= seed_radius)] = euclid[self.navigable & (euclid <= seed_radius)]
+        seed = self.domain & (euclid <= seed_radius)
+        field[seed] = euclid[seed]
+        # Reachability is the agent's: navigable cells of other islands are unreachable whatever the margin joined.
         island = self.islands[self.cell_of(goal_xy)]
-        field[self.islands != island] = np.inf
-        near_y, near_x = self._nearest
+        field[self.navigable & (self.islands != island)] = np.inf
+        near_y, near_x = self._nearest_domain
         extra = np.hypot(near_x - np.arange(self.nx)[None, :], near_y - np.arange(self.ny)[:, None]) * self.cell
         return (field[near_y, near_x] + extra).astype(np.float32)
 
