@@ -121,10 +121,19 @@ def case_scene(boxes: list[Box], offset: np.ndarray) -> Any:
     return Scene("geodesic-case", trimesh.util.concatenate(parts))
 
 
+def measure_one(grid: Any, start: np.ndarray, goal: np.ndarray) -> float:
+    """Geodesic distance (m) from start to goal as the tasks read it: the goal's field, bilinear at the start."""
+    from depthbench.envs.navigation.navgrid import FieldCache, GridAtlas
+
+    cache = FieldCache(GridAtlas([grid]), 1)
+    slot = cache.put(0, 0, grid.geodesic_field(goal))
+    return float(cache.sample(np.array([slot]), np.array([0]), np.asarray(start, float)[None])[0])
+
+
 def measure(radius_m: float, cell_m: float, offsets: int, seed: int = 0) -> list[dict[str, Any]]:
     """Engine geodesic (bilinear field lookup at the start, as the tasks read it) against the closed form, per case,
     over `offsets` random sub-cell placements of the geometry."""
-    from depthbench.envs.navigation.navgrid import AgentShape, FieldCache, GridAtlas, NavGrid
+    from depthbench.envs.navigation.navgrid import AgentShape, NavGrid
 
     rng = np.random.default_rng(seed)
     shifts = rng.random((offsets, 2)) * cell_m
@@ -134,9 +143,7 @@ def measure(radius_m: float, cell_m: float, offsets: int, seed: int = 0) -> list
         for shift in shifts:
             grid = NavGrid.from_scene(case_scene(case["boxes"], shift), AgentShape(radius_m, 1.5, cell_size_m=cell_m))
             start, goal = np.asarray(case["start"], float) + shift, np.asarray(case["goal"], float) + shift
-            cache = FieldCache(GridAtlas([grid]), 1)
-            slot = cache.put(0, 0, grid.geodesic_field(goal))
-            values.append(float(cache.sample(np.array([slot]), np.array([0]), start[None])[0]))
+            values.append(measure_one(grid, start, goal))
         values = np.array(values)
         row = {"case": name, "radius_m": radius_m, "cell_m": cell_m, "exact_m": case["exact"], "offsets": offsets}
         if math.isinf(case["exact"]):
