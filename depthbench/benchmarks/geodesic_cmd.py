@@ -23,7 +23,11 @@ Box = tuple[float, float, float, float]  # x0, y0, x1, y1
 
 
 def taut_path(
-    start: tuple[float, float], corners: list[tuple[float, float]], goal: tuple[float, float], radius_m: float, side: int
+    start: tuple[float, float],
+    corners: list[tuple[float, float]],
+    goal: tuple[float, float],
+    radius_m: float,
+    side: int,
 ) -> tuple[float, np.ndarray]:
     """Length (m) and polyline (K, 2) of the taut string from start to goal wrapping discs of `radius_m` about
     `corners` in order, the corners on the path's left (side=+1) or right (side=-1).
@@ -69,7 +73,12 @@ def box_distance_m(xy: np.ndarray, boxes: list[Box]) -> np.ndarray:
 
 def room(width: float, depth: float) -> list[Box]:
     t = WALL_M
-    return [(-t, -t, width + t, 0.0), (-t, depth, width + t, depth + t), (-t, 0.0, 0.0, depth), (width, 0.0, width + t, depth)]
+    return [
+        (-t, -t, width + t, 0.0),
+        (-t, depth, width + t, depth + t),
+        (-t, 0.0, 0.0, depth),
+        (width, 0.0, width + t, depth),
+    ]
 
 
 def wall_with_gap(y: float, x0: float, x1: float, gap_x: float, gap_m: float) -> list[Box]:
@@ -84,26 +93,45 @@ def cases(radius_m: float) -> dict[str, dict[str, Any]]:
     out["open room"] = {"boxes": room(6, 4), "start": (1, 1), "goal": (5, 3), "exact": math.hypot(4, 2), "path": None}
     # An L-shaped room: a block fills x > 2, y < 4; the path turns right round its corner (2, 4).
     length, path = taut_path((1, 1), [(2, 4)], (5, 5), r, -1)
-    out["corner"] = {"boxes": room(6, 6) + [(2, 0, 6, 4)], "start": (1, 1), "goal": (5, 5), "exact": length, "path": path}
+    out["corner"] = {
+        "boxes": room(6, 6) + [(2, 0, 6, 4)],
+        "start": (1, 1),
+        "goal": (5, 5),
+        "exact": length,
+        "path": path,
+    }
     # A divider from the bottom wall to y = 3: over its end, round both end corners.
     length, path = taut_path((1, 1), [(2.95, 3), (3.05, 3)], (5, 1), r, -1)
     out["wall end"] = {
-        "boxes": room(6, 4) + [(2.95, 0, 3.05, 3)], "start": (1, 1), "goal": (5, 1), "exact": length, "path": path
+        "boxes": room(6, 4) + [(2.95, 0, 3.05, 3)],
+        "start": (1, 1),
+        "goal": (5, 1),
+        "exact": length,
+        "path": path,
     }
     # Two rooms joined by a 1 m door at x in [5, 6]: out of the lower room, round the left jamb, into the upper one.
     length, path = taut_path((1.5, 1), [(5, 2.95), (5, 3.05)], (1.5, 5), r, +1)
     out["doorway"] = {
-        "boxes": room(8, 6) + wall_with_gap(3, 0, 8, 5.5, 1.0), "start": (1.5, 1), "goal": (1.5, 5), "exact": length,
+        "boxes": room(8, 6) + wall_with_gap(3, 0, 8, 5.5, 1.0),
+        "start": (1.5, 1),
+        "goal": (1.5, 5),
+        "exact": length,
         "path": path,
     }
     # A gap a cell and more wider than the agent: straight through; narrower than the agent: shut.
     out["gap 2r+0.1"] = {
-        "boxes": room(6, 4) + wall_with_gap(2, 0, 6, 3, 2 * r + 0.1), "start": (3, 0.7), "goal": (3, 3.3),
-        "exact": 2.6, "path": None,
+        "boxes": room(6, 4) + wall_with_gap(2, 0, 6, 3, 2 * r + 0.1),
+        "start": (3, 0.7),
+        "goal": (3, 3.3),
+        "exact": 2.6,
+        "path": None,
     }
     out["gap 2r-0.02"] = {
-        "boxes": room(6, 4) + wall_with_gap(2, 0, 6, 3, 2 * r - 0.02), "start": (3, 0.7), "goal": (3, 3.3),
-        "exact": math.inf, "path": None,
+        "boxes": room(6, 4) + wall_with_gap(2, 0, 6, 3, 2 * r - 0.02),
+        "start": (3, 0.7),
+        "goal": (3, 3.3),
+        "exact": math.inf,
+        "path": None,
     }
     return out
 
@@ -150,7 +178,9 @@ def measure(radius_m: float, cell_m: float, offsets: int, seed: int = 0) -> list
             row["reachable"] = int(np.isfinite(values).sum())
         else:
             error = 100 * (values / case["exact"] - 1)
-            row.update(error_mean_pct=float(error.mean()), error_min_pct=float(error.min()), error_max_pct=float(error.max()))
+            row.update(
+                error_mean_pct=float(error.mean()), error_min_pct=float(error.min()), error_max_pct=float(error.max())
+            )
         rows.append(row)
     return rows
 
@@ -194,5 +224,3 @@ def _bench_geodesic(args: argparse.Namespace) -> int:
         table.add_row(row["case"], f"{row['radius_m']:g}", f"{row['cell_m']:g}", exact, *cells)
     Console().print(table)
     return 0
-
-

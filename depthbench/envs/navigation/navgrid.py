@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,7 +132,9 @@ def clearance_m(scan: dict, heights_m: Sequence[float], reach_m: float) -> np.nd
     cell, origin, ground = scan["cell"], scan["origin"], scan["ground"]
     ny, nx = ground.shape
     xy, point_height = scan["section_xy"], scan["section_height_m"]
-    centres = np.stack(np.meshgrid(origin[0] + (np.arange(nx) + 0.5) * cell, origin[1] + (np.arange(ny) + 0.5) * cell), -1)
+    centres = np.stack(
+        np.meshgrid(origin[0] + (np.arange(nx) + 0.5) * cell, origin[1] + (np.arange(ny) + 0.5) * cell), -1
+    )
     sections = np.full((ny, nx), np.inf)
     out = np.empty((len(heights_m), ny, nx))
     below = 0.0
@@ -344,10 +346,8 @@ class GridAtlas:
         """Whether the agent fits at xy: bilinear margin_m >= 0, inside the grid."""
         _, inside = self.flat_index(grid, xy)
         base, nx, fx, fy = self.bilinear(grid, xy)
-        base = base + self.offset[np.asarray(grid)]
-        m = self.margin_m
-        margin = (m[base] * (1 - fx) + m[base + 1] * fx) * (1 - fy) + (m[base + nx] * (1 - fx) + m[base + nx + 1] * fx) * fy
-        return inside & (margin >= 0)
+        offset = self.offset[np.asarray(grid)]
+        return inside & (_blend(lambda i: self.margin_m[offset + i], base, nx, fx, fy) >= 0)
 
     def normal_at(self, grid: np.ndarray, xy: np.ndarray) -> np.ndarray:
         index, _ = self.flat_index(grid, xy)
@@ -389,7 +389,13 @@ class FieldCache:
         against xy.shape[:-1], as in GridAtlas.flat_index)."""
         base, nx, fx, fy = self.atlas.bilinear(grid, xy)
         s = np.asarray(slot)
-        v = self.values
-        v00, v01 = v[s, base], v[s, base + 1]
-        v10, v11 = v[s, base + nx], v[s, base + nx + 1]
-        return (v00 * (1 - fx) + v01 * fx) * (1 - fy) + (v10 * (1 - fx) + v11 * fx) * fy
+        return _blend(lambda i: self.values[s, i], base, nx, fx, fy)
+
+
+def _blend(
+    values: Callable[[np.ndarray], np.ndarray], base: np.ndarray, nx: np.ndarray, fx: np.ndarray, fy: np.ndarray
+) -> np.ndarray:
+    """Bilinear blend of values(index) at the 4 cell centres from GridAtlas.bilinear."""
+    bottom = values(base) * (1 - fx) + values(base + 1) * fx
+    top = values(base + nx) * (1 - fx) + values(base + nx + 1) * fx
+    return bottom * (1 - fy) + top * fy
