@@ -51,8 +51,10 @@ def scan_scene(scene: Scene, cell: float, top_m: float, max_climb_m: float, max_
     Returns origin, cell, shape, `ground` (a flat surface within max_climb of the floor, found by a downward ray from
     just above climb height), `roof_m` (height above the floor, up to `top_m`, of the first geometry a downward ray from
     `top_m` meets at each cell centre, inf if none: thin horizontal parts such as table tops between sections) and the
-    obstacle outlines as points: `section_xy` (P, 2) every cell/10 along the horizontal mesh sections every 5 cm (walls
-    are thin and vertical rays miss them), `section_height_m` (P,) the lowest section a point belongs to.
+    obstacle outlines, from horizontal mesh sections every 5 cm (walls are thin and vertical rays miss them), as points
+    every cell/4 along them: `section_xy` (P, 2), `section_segment` (P, 2, 2) the section segment of each point and
+    `section_height_m` (P,) its section's height. A vertical wall's sections repeat at every height, so only the lowest
+    point in each cell/4 bin is kept; geometry that changes within a bin over height (slopes) is then resolved to a bin.
     """
     lo, hi = scene.mesh.bounds
     origin = np.array([lo[0] - cell, lo[1] - cell])
@@ -80,35 +82,39 @@ def scan_scene(scene: Scene, cell: float, top_m: float, max_climb_m: float, max_
     roof[seen] = top_m - top["tfar"][seen]
     heights = np.arange(max_climb_m + 0.02, top_m, 0.05)
     sections = intersections.mesh_multiplane(scene.mesh, [0, 0, floor], [0, 0, 1], heights)[0]
-    spacing = cell / 10
-    points, point_height = [np.zeros((0, 2))], [np.zeros(0)]
-    for height, segments in zip(heights, sections, strict=True):
-        if len(segments):
-            points.append(_sample_segments(segments[:, :, :2], spacing))
-            point_height.append(np.full(len(points[-1]), height))
-    xy, height = np.concatenate(points), np.concatenate(point_height)
-    # Sections of vertical walls repeat at every height: keep one point per spacing-sized bin, the lowest one.
-    order = np.argsort(height, kind="stable")
-    xy, height = xy[order], height[order]
+    spacing = cell / 4
+    kept = [(h, seg[:, :, :2]) for h, seg in zip(heights, sections, strict=True) if len(seg)]
+    segments = np.concatenate([seg for _, seg in kept]) if kept else np.zeros((0, 2, 2))
+    segment_height = np.concatenate([np.full(len(seg), h) for h, seg in kept]) if kept else np.zeros(0)
+    xy, owner = _sample_segments(segments, spacing)  # heights ascend: lower sections' points come first
     bins = np.floor((xy - origin) / spacing).astype(np.int64)
-    _, first = np.unique(bins[:, 1] * (int(nx * 10) + 1) + bins[:, 0], return_index=True)
+    _, first = np.unique(bins[:, 1] * (4 * nx + 1) + bins[:, 0], return_index=True)
+    owner = owner[first]
     return {
         "origin": origin,
         "cell": cell,
         "ground": ground.reshape(ny, nx),
         "roof_m": roof.reshape(ny, nx),
         "section_xy": xy[first],
-        "section_height_m": height[first],
+        "section_segment": segments[owner],
+        "section_height_m": segment_height[owner],
     }
 
 
-def _sample_segments(segments: np.ndarray, spacing: float) -> np.ndarray:
-    """Points along 2-D segments (S, 2, 2), both ends included, at most `spacing` apart."""
+def _sample_segments(segments: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray]:
+    """Points along 2-D segments (S, 2, 2), both ends included, at most `spacing` apart, and their segment index."""
     length = np.linalg.norm(segments[:, 1] - segments[:, 0], axis=1)
     count = np.maximum(np.ceil(length / spacing).astype(int), 1) + 1
     seg = np.repeat(np.arange(len(segments)), count)
     t = (np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)) / np.repeat(count - 1, count)
-    return segments[seg, 0] + (segments[seg, 1] - segments[seg, 0]) * t[:, None]
+    return segments[seg, 0] + (segments[seg, 1] - segments[seg, 0]) * t[:, None], seg
+
+
+def _segment_distance_m(points: np.ndarray, segments: np.ndarray) -> np.ndarray:
+    """Distance from points (P, 2) to segments (P, 2, 2), pairwise."""
+    a, ab = segments[:, 0], segments[:, 1] - segments[:, 0]
+    t = np.clip(((points - a) * ab).sum(1) / np.maximum((ab * ab).sum(1), 1e-18), 0.0, 1.0)
+    return np.linalg.norm(points - a - ab * t[:, None], axis=1)
 
 
 def _edge_distance_m(free: np.ndarray, cell: float) -> np.ndarray:
@@ -122,8 +128,9 @@ def _edge_distance_m(free: np.ndarray, cell: float) -> np.ndarray:
 def clearance_m(scan: dict, heights_m: Sequence[float], reach_m: float) -> np.ndarray:
     """(K, ny, nx) distance (m) from each cell centre to the nearest geometry below each of the sorted `heights_m`.
 
-    Exact Euclidean distance to the mesh sections (nearest section point by k-d tree, points cell/10 apart: error
-    below 0.1 mm at 5 cm from a wall) for every cell up to `reach_m` from them; farther cells get a lower bound that
+    Exact Euclidean distance to the mesh sections for every cell up to `reach_m` from them (the nearest section point
+    by k-d tree, then the distance to that point's segment: exact unless another segment is within a point spacing,
+    cell/4, and then off by at most (cell/8)^2 / (2 x distance), 0.1 mm at 10 cm); farther cells get a lower bound that
     is above `reach_m`, so `clearance >= radius` is exact for any radius up to `reach_m`. Missing ground and roof hits
     are known only at cell centres and count as blocking from the nearest such cell's edge. Cells inside a solid
     obstacle measure to its outline (their islands are separate, as habitat-sim's navmesh islands on furniture tops).
@@ -131,7 +138,7 @@ def clearance_m(scan: dict, heights_m: Sequence[float], reach_m: float) -> np.nd
     """
     cell, origin, ground = scan["cell"], scan["origin"], scan["ground"]
     ny, nx = ground.shape
-    xy, point_height = scan["section_xy"], scan["section_height_m"]
+    xy, owner, point_height = scan["section_xy"], scan["section_segment"], scan["section_height_m"]
     centres = np.stack(
         np.meshgrid(origin[0] + (np.arange(nx) + 0.5) * cell, origin[1] + (np.arange(ny) + 0.5) * cell), -1
     )
@@ -139,8 +146,8 @@ def clearance_m(scan: dict, heights_m: Sequence[float], reach_m: float) -> np.nd
     out = np.empty((len(heights_m), ny, nx))
     below = 0.0
     for k, height in enumerate(heights_m):
-        new = xy[(point_height >= below) & (point_height < height)] if k else xy[point_height < height]
-        below = height
+        added = (point_height < height) & ((point_height >= below) if k else True)
+        new, below = xy[added], height
         if len(new):
             ij = np.floor((new - origin) / cell).astype(np.int64)
             hit = np.zeros((ny, nx), bool)
@@ -149,7 +156,8 @@ def clearance_m(scan: dict, heights_m: Sequence[float], reach_m: float) -> np.nd
             approx = ndimage.distance_transform_edt(~hit) * cell
             near = approx <= reach_m + cell
             exact = approx - cell * math.sqrt(0.5)
-            exact[near] = cKDTree(new).query(centres[near])[0]
+            nearest = cKDTree(new).query(centres[near])[1]
+            exact[near] = _segment_distance_m(centres[near], owner[added][nearest])
             sections = np.minimum(sections, exact)
         free = ground & (scan["roof_m"] >= height)
         out[k] = np.minimum(sections, _edge_distance_m(free, cell))
