@@ -129,8 +129,8 @@ def test_navgrid_erodes_by_agent_radius_and_respects_height():
 
 
 def test_clearance_is_the_exact_distance_to_the_walls():
-    """Cell-centre clearance equals the analytic distance to the box walls (no rasterisation inflation); 1 mm covers
-    the section points' spacing (cell/10: at most 0.03 mm off at 5 cm) and float rounding."""
+    """Cell-centre clearance equals the analytic distance to the box walls (no rasterisation inflation). It is the
+    distance to the nearest section point's segment, exact for box walls; 1e-6 m covers float rounding."""
     boxes = geodesic_cmd.room(6, 4) + [(2.95, 0, 3.05, 3)]
     scan = scan_scene(geodesic_cmd.case_scene(boxes, np.zeros(2)), 0.05, 1.5, 0.2, 45.0)
     clearance = clearance_m(scan, [1.5], reach_m=0.5)[0]
@@ -140,7 +140,7 @@ def test_clearance_is_the_exact_distance_to_the_walls():
     inside = (centres[..., 0] > 0) & (centres[..., 0] < 6) & (centres[..., 1] > 0) & (centres[..., 1] < 4)
     near = inside & (exact > 0) & (exact < 0.5)
     assert near.sum() > 1000
-    assert np.abs(clearance[near] - exact[near]).max() < 1e-3
+    assert np.abs(clearance[near] - exact[near]).max() < 1e-6
 
 
 def test_taut_path_matches_hand_derivation_and_clears_the_obstacles():
