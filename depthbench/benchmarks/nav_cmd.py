@@ -10,7 +10,9 @@ from depthbench.benchmarks import geodesic_cmd
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    nav = subparsers.add_parser("nav", help="navigation tools (Habitat PointNav episode files)")
+    nav = subparsers.add_parser(
+        "nav", help="navigation tools (Habitat PointNav episode files, geodesic accuracy check)"
+    )
     nav_sub = nav.add_subparsers(dest="nav_command", metavar="ACTION", required=True)
     episodes = nav_sub.add_parser(
         "episodes",
