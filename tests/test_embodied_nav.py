@@ -25,7 +25,7 @@ def test_clearance_lets_short_robots_pass_under_overhangs():
     floor = trimesh.creation.box(bounds=[[-5, -5, -0.1], [5, 5, 0]])
     beam = trimesh.creation.box(bounds=[[-0.2, -3, 0.5], [0.2, 3, 0.6]])  # a bar 0.5-0.6 m above the floor
     scan = scan_scene(Scene("beam", trimesh.util.concatenate([floor, beam])), 0.1, 1.25, 0.2, 45.0)
-    maps = ClearanceMaps([scan], np.arange(0.25, 1.3, 0.05))
+    maps = ClearanceMaps([scan], np.arange(0.25, 1.3, 0.05), reach_m=1.0)
     under = np.array([[0.0, 0.0]])
     short, tall = maps.height_bin(np.array([0.4])), maps.height_bin(np.array([1.0]))
     assert maps.clearance(np.array([0]), short, under)[0] > 3.0  # nothing below 0.4 m nearby

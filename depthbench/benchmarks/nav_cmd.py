@@ -1,13 +1,18 @@
-"""`depthbench nav episodes`: write Habitat PointNav-v1 episode files (procedural scenes or your own .glb scans)."""
+"""`depthbench nav episodes`: write Habitat PointNav-v1 episode files (procedural scenes or your own .glb scans);
+`depthbench nav geodesic`: geodesic accuracy against closed-form shortest paths (geodesic_cmd.py)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from depthbench.benchmarks import geodesic_cmd
+
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    nav = subparsers.add_parser("nav", help="navigation tools (Habitat PointNav episode files)")
+    nav = subparsers.add_parser(
+        "nav", help="navigation tools (Habitat PointNav episode files, geodesic accuracy check)"
+    )
     nav_sub = nav.add_subparsers(dest="nav_command", metavar="ACTION", required=True)
     episodes = nav_sub.add_parser(
         "episodes",
@@ -32,6 +37,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     episodes.add_argument("--seed", type=int, default=0)
     episodes.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="pointnav config override")
     episodes.set_defaults(func=_episodes)
+    geodesic_cmd.add_commands(nav_sub)
 
 
 def _episodes(args: argparse.Namespace) -> int:

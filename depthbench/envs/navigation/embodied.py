@@ -39,18 +39,15 @@ class ClearanceMaps:
     robots are one gather into these packed float16 maps.
     """
 
-    def __init__(self, scans: list[dict], heights_m: np.ndarray) -> None:
+    def __init__(self, scans: list[dict], heights_m: np.ndarray, reach_m: float) -> None:
         self.heights_m = heights_m
         self.cell = scans[0]["cell"]
         self.origin = np.stack([s["origin"] for s in scans])
         self.shape = np.array([s["ground"].shape for s in scans])
         sizes = self.shape.prod(1)
         self.offset = np.concatenate([[0], np.cumsum(sizes * len(heights_m))[:-1]])
-        maps = []
-        for scan in scans:
-            for h in heights_m:
-                free = scan["ground"] & (scan["obstacle_m"] >= h)
-                maps.append(np.minimum(clearance_m(free, self.cell), 60000).astype(np.float16).ravel())
+        # Exact up to reach_m (the largest footprint plus margin); farther values only need to exceed it.
+        maps = [np.minimum(clearance_m(scan, heights_m, reach_m), 60000).astype(np.float16).ravel() for scan in scans]
         self.values = np.concatenate(maps)
 
     def height_bin(self, height_m: np.ndarray) -> np.ndarray:
@@ -72,7 +69,7 @@ class ClearanceMaps:
         ny, nx = self.shape[scene]
         start = self.offset[scene] + k * ny * nx
         clearance = self.values[start : start + ny * nx].reshape(ny, nx).astype(np.float32)
-        return NavGrid(self.origin[scene], self.cell, clearance >= radius_m)
+        return NavGrid.from_clearance(self.origin[scene], self.cell, clearance, radius_m)
 
 
 def sample_embodiment(cfg: dict[str, Any], rng: np.random.Generator) -> dict[str, float]:
@@ -117,7 +114,8 @@ class EmbodiedNavEnv(NavVecEnv):
             for k in range(cfg["scenes_per_family"]):
                 scenes.append(family_scene(family, SPLIT_SEED_BASE[cfg["split"]] + k))
                 scans.append(scan_scene(scenes[-1], cell, top, climb, cfg["navmesh"]["max_slope_deg"]))
-        self.clearance = ClearanceMaps(scans, heights)
+        reach = ranges["radius_m"][1] + cfg["planning_margin_m"] + 2 * cell
+        self.clearance = ClearanceMaps(scans, heights, reach)
         # Fields/atlas shapes come from the scene grids; per-episode navigability from the robot's clearance map.
         base_grids = [NavGrid(s["origin"], cell, s["ground"]) for s in scans]
         rules = GeneratorRules(
