@@ -191,7 +191,7 @@ def test_update_does_not_replay_resets_on_the_scripted_teachers_memory(dagger):
         for _ in range(8):  # one rollout (num_steps_per_env = 8)
             obs, rewards, dones, extras = env.step(alg.act(obs))
             alg.process_env_step(obs, rewards, dones, extras)
-    controller = alg.teacher.controller
+    controller = alg.teacher.controller.controller  # ScriptedTeacher -> registry adapter -> GraspController
     controller.phase[:] = CLOSE
     controller.phase_steps[:] = 7
     alg.storage.dones[2] = 1  # an episode that ended mid-rollout, replayed by the update
