@@ -257,7 +257,24 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="task config override, e.g. objects.set=all (repeatable)",
     )
+    parser.add_argument(
+        "--param",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"controller parameter, e.g. lift_step_m=0.002 (repeatable): {', '.join(GraspParams.__annotations__)}",
+    )
     args = parser.parse_args(argv)
+    params = {}
+    for item in args.params:
+        name, _, value = item.partition("=")
+        if name not in GraspParams.__annotations__ or not value:
+            parser.error(f"--param {item!r}: use NAME=VALUE with NAME one of {', '.join(GraspParams.__annotations__)}")
+        try:
+            params[name] = int(value) if GraspParams.__annotations__[name] == "int" else float(value)
+        except ValueError:
+            parser.error(f"--param {item!r}: {value!r} is not a number")
     from depthbench.config import apply_overrides
     from depthbench.envs import make_task, task_config
 
@@ -265,7 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     overrides["depth"]["enabled"] = False  # the script reads privileged state only
     env = make_task(TASK, num_envs=args.num_envs, seed=args.seed, overrides=overrides)
     result = success_rate(
-        env, args.episodes, random_steps=args.random_steps, random_action_prob=args.random_action_prob, seed=args.seed
+        env,
+        args.episodes,
+        random_steps=args.random_steps,
+        random_action_prob=args.random_action_prob,
+        seed=args.seed,
+        **params,
     )
     print(json.dumps({"task": TASK, "seed": args.seed, "config": overrides["objects"], **result}, indent=2))
     return 0
