@@ -5,6 +5,7 @@
 2. Discrete students are distilled with cross-entropy or KL to the teacher (rsl-rl's Distillation regresses the
    action value with MSE, which is meaningless for an action index and has no gradient through argmax).
 3. DAgger's teacher/student mixture for the rollouts (rsl-rl's student always acts).
+4. Scripted teachers (depthbench.agents.scripted_teachers): no weights to load, episode memory kept out of the update.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tensordict import TensorDict
 
 from depthbench.agents.distributions import CategoricalDistribution
 from depthbench.agents.models import DepthModel
+from depthbench.agents.scripted_teachers import ScriptedTeacher
 from depthbench.errors import DepthbenchError
 
 CATEGORICAL_LOSSES = ("cross_entropy", "kl")
@@ -160,12 +162,23 @@ class EncoderDistillation(Distillation):
     def update(self) -> dict[str, float]:
         """rsl-rl's update; a categorical student returns logits during it for the cross-entropy / KL loss."""
         self.student.logits_output = self.categorical
+        # rsl-rl's update replays the rollout's resets on the teacher; a scripted teacher's episode memory follows the
+        # envs, which have moved on, so it must not see them
+        scripted = isinstance(self.teacher, ScriptedTeacher)
+        if scripted:
+            self.teacher.ignore_resets = True
         try:
             return super().update()
         finally:
             self.student.logits_output = False
+            if scripted:
+                self.teacher.ignore_resets = False
 
     def load(self, loaded_dict: dict, load_cfg: dict | None, strict: bool) -> bool:
+        if not self._raw_teacher.state_dict():  # a scripted teacher: no weights (rsl-rl reads {} as a missing teacher)
+            load_cfg = {"student": True, "optimizer": True, "iteration": True} if load_cfg is None else load_cfg
+            load_cfg = {**load_cfg, "teacher": False}
+            self.teacher_loaded = True
         resumes_iteration = super().load(loaded_dict, load_cfg, strict)
         if resumes_iteration:  # DAgger's beta continues where the run stopped
             self.num_updates = int(loaded_dict["iter"])

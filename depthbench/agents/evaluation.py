@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from depthbench.agents import config as agent_config
-from depthbench.agents import stats
+from depthbench.agents import scripted_teachers, stats
 from depthbench.agents.training import PolicySetup, load_checkpoint, seed_everything, write_json_atomic
 from depthbench.errors import DepthbenchError
 
@@ -253,7 +253,8 @@ def _teacher_cfg(meta: dict[str, Any]) -> dict[str, Any] | None:
     if meta["kind"] != "distillation":
         return None
     train_cfg = meta["train_cfg"]
-    teacher = {k: v for k, v in train_cfg["teacher"].items() if k != "class_name"}
+    # the model class is never taken from a file, except the one class that wraps registered scripted teachers
+    teacher = {k: v for k, v in train_cfg["teacher"].items() if k != "class_name" or v == scripted_teachers.MODEL_CLASS}
     return {"teacher_obs_groups": {"actor": train_cfg["obs_groups"]["teacher"]}, "ppo": {"actor": teacher}}
 
 

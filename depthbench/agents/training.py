@@ -30,6 +30,7 @@ from rsl_rl.utils.logger import Logger
 from tqdm import tqdm
 
 from depthbench.agents import config as agent_config
+from depthbench.agents import scripted_teachers
 from depthbench.agents.wrappers import DepthFeatureWrapper
 from depthbench.errors import DepthbenchError
 
@@ -321,8 +322,11 @@ def train(
     if not resume and primary and manifest_path.is_file():
         raise DepthbenchError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
 
-    teacher_data = load_checkpoint(teacher_checkpoint) if kind == "distillation" else None
+    scripted = kind == "distillation" and scripted_teachers.is_scripted(teacher_checkpoint)
+    teacher_data = load_checkpoint(teacher_checkpoint) if kind == "distillation" and not scripted else None
     teacher_cfg = teacher_data["depthbench"]["config"] if teacher_data else None
+    if scripted:
+        teacher_cfg = scripted_teachers.teacher_config(str(teacher_checkpoint), cfg)
     seed = int(cfg["seed"])
     rank_seed = seed + 100_003 * rank  # other ranks collect other experience (rank 0 = the single-GPU run)
     seed_everything(rank_seed)
@@ -342,6 +346,8 @@ def train(
     setup.describe_encoder(runner)
     if teacher_data is not None:
         runner.alg.load(teacher_data, {"teacher": True}, strict=True)
+        runner.alg.teacher_loaded = True
+    elif scripted:  # a scripted teacher has no weights to load
         runner.alg.teacher_loaded = True
 
     manifest: dict[str, Any] = {

@@ -47,8 +47,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     distill.add_argument("task")
     distill.add_argument(
         "--teacher",
-        help="teacher checkpoint from `train --teacher`, or reference:TASK/teacher (required unless --resume: the run "
-        "knows it)",
+        help="teacher checkpoint from `train --teacher`, reference:TASK/teacher (a shipped policy), or a scripted "
+        "privileged controller scripted:NAME (scripted:grasp for kuka-allegro-grasp); required unless --resume: the "
+        "run knows it",
     )
     distill.add_argument("--encoder", help="student's depth encoder name")
     _add_run_flags(distill)
@@ -245,7 +246,9 @@ def _distill(args: argparse.Namespace) -> int:
     from depthbench.errors import DepthbenchError
 
     if not args.teacher and not args.resume:
-        raise DepthbenchError("distill needs --teacher CHECKPOINT (a model_*.pt from `train --teacher`)")
+        raise DepthbenchError(
+            "distill needs --teacher CHECKPOINT (a model_*.pt from `train --teacher`) or --teacher scripted:NAME"
+        )
     cfg = {} if args.resume and args.out else _resolve(args)
     run_dir = _run_dir(args, cfg, "distillation") if cfg else Path(args.out)
     manifest = train(
