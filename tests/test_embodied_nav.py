@@ -13,7 +13,13 @@ from depthbench.envs.navigation.raycast import World
 from depthbench.envs.navigation.scenes import Scene
 from depthbench.errors import DepthbenchError
 
-TINY = {"scenes_per_family": 1, "episodes_per_scene": 2, "depth": {"width": 16, "height": 16}}
+TINY = {
+    "scenes_per_family": 1,
+    "episodes_per_scene": 2,
+    "eval_scenes_per_family": 1,
+    "eval_episodes": 8,
+    "depth": {"width": 16, "height": 16},
+}
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +123,7 @@ def test_family_report_averages_ood_families_only():
 def test_generated_episodes_are_feasible_for_their_robot():
     """A privileged geodesic follower reaches the goal without touching anything: starts, goals and the 10-40 m
     geodesics are computed for each episode's own footprint (plus the planning margin) and height."""
-    env = make_task("embodied-nav", num_envs=6, seed=0, overrides=TINY | {"split": "val", "episodes_per_scene": 6})
+    env = make_task("embodied-nav", num_envs=6, seed=0, overrides=TINY | {"split": "val", "eval_episodes": 6})
     obs, done = env.get_observations(), []
     for _ in range(600):
         p = obs["privileged"].numpy()
