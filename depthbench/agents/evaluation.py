@@ -190,7 +190,10 @@ def evaluate_checkpoint(
             desc="eval teacher",
             show_progress=show_progress,
         )
-        result["teacher"] = {"metrics": summarize_episodes(teacher_records, seed=seed)}
+        result["teacher"] = {
+            "metrics": summarize_episodes(teacher_records, seed=seed),
+            "groups": group_episodes(teacher_records, eval_cfg["group_by"], seed=seed),
+        }
         result["normalized_to_teacher"] = normalized_success(records, teacher_records, seed=seed)
     result["episode_records"] = records
     return result

@@ -110,7 +110,8 @@ def sample_embodiment(cfg: dict[str, Any], rng: np.random.Generator) -> dict[str
 class EmbodiedNavEnv(NavVecEnv):
     """Observations: 'depth' (N,1,H,W) m from a camera at body height; 'policy' (N, 8): goal distance (m) and angle
     (rad), embodiment (radius m, height m, max speed m/s, max yaw rate rad/s), previous action (vx, wz in [-1, 1]);
-    'privileged' (N, 3 + P*P): geodesic distance, descent direction, the robot's own occupancy patch."""
+    'embodiment' (N, 6): 'policy' without the goal, for a teacher that must steer by the plan; 'privileged'
+    (N, 3 + P*P): geodesic distance, descent direction (robot frame), the robot's own occupancy patch."""
 
     def __init__(
         self, cfg: dict[str, Any], num_envs: int, seed: int = 0, device: str = "cpu", renderer: str = "batched"
@@ -263,6 +264,7 @@ class EmbodiedNavEnv(NavVecEnv):
         privileged = np.concatenate([self.distance[:, None], e.geodesic_direction(), self._patch(p)], 1)
         groups = {
             "policy": torch.from_numpy(policy.astype(np.float32)),
+            "embodiment": torch.from_numpy(policy[:, 2:].astype(np.float32)),
             "privileged": torch.from_numpy(privileged.astype(np.float32)),
         }
         if self.render_depth:  # two thirds of a step's time on 2 CPU cores
