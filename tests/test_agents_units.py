@@ -207,7 +207,7 @@ def test_gaussian_kl_distillation_loss_matches_the_closed_form_by_hand():
     assert two.item() == pytest.approx(expected / 2, rel=1e-6)
 
 
-def _gaussian_distillation(num_envs, loss_type, dagger_beta_decay):
+def _gaussian_distillation(num_envs, loss_type, dagger_beta_decay, action_bounds=None):
     from rsl_rl.storage import RolloutStorage
     from tensordict import TensorDict
 
@@ -221,7 +221,13 @@ def _gaussian_distillation(num_envs, loss_type, dagger_beta_decay):
     teacher = DepthModel(obs, groups, "teacher", 2, hidden_dims=[8], distribution_cfg=gaussian | {"init_std": 0.2})
     storage = RolloutStorage("distillation", num_envs, 4, obs, [2], "cpu")
     alg = EncoderDistillation(
-        student, teacher, storage, loss_type=loss_type, dagger_beta_decay=dagger_beta_decay, gradient_length=4
+        student,
+        teacher,
+        storage,
+        loss_type=loss_type,
+        dagger_beta_decay=dagger_beta_decay,
+        action_bounds=action_bounds,
+        gradient_length=4,
     )
     return alg, obs
 
@@ -267,3 +273,14 @@ def test_gaussian_kl_distillation_update_moves_the_student_to_the_teacher():
     # 60 Adam steps here; 0.03 leaves room for other CPUs' rounding)
     std = alg.student.distribution.std_param.detach()
     assert (std - 0.2).abs().max().item() < 0.03
+
+
+def test_continuous_teacher_labels_are_clipped_to_the_action_bounds():
+    """The env clips actions, so the label (and the executed teacher action) is the clipped mean."""
+    alg, obs = _gaussian_distillation(256, "kl", dagger_beta_decay=0.5, action_bounds=(-0.05, 0.05))
+    with torch.inference_mode():
+        raw = alg.teacher(obs)
+        actions = alg.act(obs)  # num_updates 0: beta 1, the teacher acts
+    assert (raw.abs() > 0.05).any()  # the bounds matter for this teacher
+    assert torch.equal(actions, raw.clamp(-0.05, 0.05))
+    assert torch.equal(alg.transition.privileged_actions[:, :2], raw.clamp(-0.05, 0.05))

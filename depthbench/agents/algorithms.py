@@ -114,6 +114,7 @@ class EncoderDistillation(Distillation):
         storage: Any,
         loss_type: str = "mse",
         dagger_beta_decay: float = 0.0,
+        action_bounds: tuple[float, float] | None = None,
         **kwargs: Any,
     ) -> None:
         self.categorical = isinstance(student.distribution, CategoricalDistribution)
@@ -131,6 +132,8 @@ class EncoderDistillation(Distillation):
         super().__init__(student, teacher, storage, loss_type=rsl_loss, **kwargs)
         self.loss_type = loss_type
         self.dagger_beta_decay = dagger_beta_decay
+        # continuous teachers: the env clips actions, so a mean of 3 acts like 1; labels are clipped to what executes
+        self.action_bounds = None if action_bounds is None else (float(action_bounds[0]), float(action_bounds[1]))
         if loss_type == "kl" and self.categorical:  # the label is the teacher's log-probabilities, not its index
             categories = student.distribution.num_categories
             storage.privileged_actions = storage.actions.new_zeros(*storage.actions.shape[:-1], categories)
@@ -156,12 +159,12 @@ class EncoderDistillation(Distillation):
             self.transition.privileged_actions = torch.log_softmax(logits, dim=-1)
             teacher_action = self.teacher.distribution.deterministic_output(logits)
         elif self.loss_type == "kl":
-            teacher_action = self.teacher(obs).detach()  # the Gaussian's mean
+            teacher_action = self._bounded(self.teacher(obs).detach())  # the Gaussian's mean
             self.teacher.distribution.update(teacher_action)
             std = self.teacher.distribution.std.detach().expand_as(teacher_action)
             self.transition.privileged_actions = torch.cat([teacher_action, std], dim=-1)
         else:
-            teacher_action = self.teacher(obs).detach()
+            teacher_action = self._bounded(self.teacher(obs).detach())
             self.transition.privileged_actions = teacher_action
         actions = student_action
         beta = self.teacher_action_prob
@@ -171,6 +174,11 @@ class EncoderDistillation(Distillation):
         self.transition.actions = actions
         self.transition.observations = obs
         return actions
+
+    def _bounded(self, action: torch.Tensor) -> torch.Tensor:
+        if self.action_bounds is None or self.categorical:
+            return action
+        return action.clamp(*self.action_bounds)
 
     def _gaussian_kl_loss(self, student_mean: torch.Tensor, teacher_params: torch.Tensor) -> torch.Tensor:
         self.student.distribution.update(student_mean)

@@ -116,10 +116,12 @@ def evaluate_checkpoint(
     device: str | None = None,
     show_progress: bool = True,
     deterministic: bool | None = None,
+    run_teacher: bool = True,
 ) -> dict[str, Any]:
     """Metrics of one checkpoint (and, for a distilled student, of its teacher on the same episodes, acting in the
     same mode: greedy against greedy, sampled against sampled). `deterministic` None: the config's
-    eval.deterministic, or eval.student_deterministic for a distilled student."""
+    eval.deterministic, or eval.student_deterministic for a distilled student. `run_teacher` False: no teacher
+    rollout (the caller brings a teacher evaluation of the same split, e.g. `eval --teacher-metrics`)."""
     data = load_checkpoint(checkpoint)
     meta = data["depthbench"]
     cfg = with_device(meta["config"], device)
@@ -172,7 +174,7 @@ def evaluate_checkpoint(
         "config": cfg,
         "versions": agent_config.versions(),
     }
-    if meta["kind"] == "distillation":
+    if meta["kind"] == "distillation" and run_teacher:
         teacher_env = setup.make_env(
             seed=EVAL_SEED_OFFSET + seed,
             noise_spec=noise,

@@ -74,7 +74,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument(
         "--teacher-metrics",
         help="a teacher's metrics JSON (same task and split): adds SR "
-        "normalized to the teacher (distilled students get it automatically)",
+        "normalized to the teacher (distilled students get it automatically; with this flag their teacher is not "
+        "rolled out again)",
     )
     evaluate.add_argument("--no-progress", action="store_true")
     evaluate.set_defaults(func=_eval)
@@ -259,6 +260,7 @@ def _eval(args: argparse.Namespace) -> int:
         num_envs=args.num_envs,
         show_progress=not args.no_progress,
         deterministic=args.deterministic,
+        run_teacher=not args.teacher_metrics,  # the reference replaces the teacher rollout
     )
     if args.teacher_metrics:
         add_teacher_reference(result, Path(args.teacher_metrics))
