@@ -214,8 +214,8 @@ def gaussian_kl_teacher_to_student(
     teacher_params: torch.Tensor, student_mean: torch.Tensor, student_std: torch.Tensor
 ) -> torch.Tensor:
     """Mean over samples of KL(teacher || student) in nats, summed over action dimensions; `teacher_params` is the
-    teacher's [mean, std] concatenated on the last axis. Per dimension: ln(s_s/s_t) + (s_t^2 + (m_t - m_s)^2) / (2 s_s^2)
-    - 1/2 (torch.distributions' closed form for two Normals)."""
+    teacher's [mean, std] concatenated on the last axis. Per dimension:
+    ln(s_s/s_t) + (s_t^2 + (m_t - m_s)^2) / (2 s_s^2) - 1/2 (torch.distributions' closed form for two Normals)."""
     teacher_mean, teacher_std = teacher_params.chunk(2, dim=-1)
     teacher = torch.distributions.Normal(teacher_mean, teacher_std)
     student = torch.distributions.Normal(student_mean, student_std.expand_as(student_mean))
