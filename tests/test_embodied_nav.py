@@ -100,6 +100,9 @@ def test_driving_straight_ends_in_collision_failures_and_zero_speed_in_timeouts(
 def test_bad_embodied_config_is_a_clear_error():
     with pytest.raises(DepthbenchError, match="unknown embodied-nav family"):
         make_task("embodied-nav", num_envs=1, overrides={"families": ["moon"]})
+    env = make_task("embodied-nav", num_envs=1, overrides=TINY)
+    with pytest.raises(DepthbenchError, match="non-finite actions"):
+        env.step(torch.tensor([[float("nan"), 0.0]]))
     with pytest.raises(DepthbenchError, match="embodiment.radius_m"):
         make_task("embodied-nav", num_envs=1, overrides={"embodiment": {"radius_m": [0.5, 0.1]}})
 

@@ -288,6 +288,11 @@ class EmbodiedNavEnv(NavVecEnv):
     def step(self, actions: torch.Tensor) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict]:
         e, dt = self.engine, self.cfg["control_dt_s"]
         act = np.clip(actions.detach().cpu().numpy().reshape(self.num_envs, -1)[:, :2].astype(float), -1.0, 1.0)
+        if not np.isfinite(act).all():
+            raise DepthbenchError(
+                "embodied-nav received non-finite actions (NaN/inf): the policy diverged; resume from an earlier "
+                "checkpoint or lower the learning rate"
+            )
         vx, wz = act[:, 0] * self.body[:, 2], act[:, 1] * self.body[:, 3]
         mid_yaw = e.yaw + 0.5 * wz * dt  # midpoint rule for the unicycle model
         delta = (vx * dt)[:, None] * np.column_stack([np.cos(mid_yaw), np.sin(mid_yaw)])
