@@ -309,7 +309,11 @@ class EmbodiedNavEnv(NavVecEnv):
         self.last_action = act
         self.steps += 1
         previous = self.distance
-        self.distance = e.geodesic()
+        # The footprint may squeeze through gaps the planning grid (radius + planning_margin_m) closes, onto cells
+        # disconnected from the goal there (infinite geodesic): the distance holds its last finite value (no progress
+        # reward, no infinite observation) until the robot is back on the planned region.
+        geodesic = e.geodesic()
+        self.distance = np.where(np.isfinite(geodesic), geodesic, previous)
         success = ~collided & (self.distance < self.cfg["success_distance_m"])
         r = self.cfg["reward"]
         progress = np.where(collided, 0.0, previous - self.distance)
