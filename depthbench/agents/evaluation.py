@@ -143,7 +143,9 @@ def evaluate_checkpoint(
         seed=EVAL_SEED_OFFSET + seed, noise_spec=noise, split=split, num_envs=num_envs, generator=generator
     )
     runner = setup.runner(env, log_dir=None)
-    runner.alg.load(data, None, strict=True)
+    # evaluation needs the networks only: checkpoints without the optimizer state (reference copies) load too
+    load_cfg = {"student": True, "teacher": True} if meta["kind"] == "distillation" else {"actor": True}
+    runner.alg.load(data, load_cfg, strict=True)
     setup.describe_encoder(runner)
     policy = runner.get_inference_policy()
     label = setup.encoder_info["label"]

@@ -77,6 +77,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "normalized to the teacher (distilled students get it automatically; with this flag their teacher is not "
         "rolled out again)",
     )
+    evaluate.add_argument(
+        "--no-teacher",
+        action="store_true",
+        help="distilled students: skip the teacher rollout (compare later with --teacher-metrics or "
+        "scripts/embodied_nav_table.py)",
+    )
     evaluate.add_argument("--no-progress", action="store_true")
     evaluate.set_defaults(func=_eval)
 
@@ -260,7 +266,7 @@ def _eval(args: argparse.Namespace) -> int:
         num_envs=args.num_envs,
         show_progress=not args.no_progress,
         deterministic=args.deterministic,
-        run_teacher=not args.teacher_metrics,  # the reference replaces the teacher rollout
+        run_teacher=not (args.teacher_metrics or args.no_teacher),  # a reference replaces the teacher rollout
     )
     if args.teacher_metrics:
         add_teacher_reference(result, Path(args.teacher_metrics))
