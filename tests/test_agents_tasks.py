@@ -18,6 +18,8 @@ PER_TASK = {
         "ppo.algorithm.num_mini_batches=2",
         "env.scenes_per_family=1",
         "env.episodes_per_scene=2",
+        "env.eval_scenes_per_family=1",
+        "env.eval_episodes=4",
         "env.max_episode_steps=40",
     ],
     "kuka-allegro-grasp": ["env.episode_length_s=0.6", "env.success.hold_time_s=0.5"],

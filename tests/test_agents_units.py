@@ -7,7 +7,13 @@ import torch
 
 from depthbench.agents import stats
 from depthbench.agents.ablation import robustness_drop
-from depthbench.agents.algorithms import ScaledLrGroup, _kl_teacher_to_student, wrap_scaled_groups
+from depthbench.agents.algorithms import (
+    EncoderDistillation,
+    ScaledLrGroup,
+    _kl_teacher_to_student,
+    gaussian_kl_teacher_to_student,
+    wrap_scaled_groups,
+)
 from depthbench.agents.distributions import CategoricalDistribution
 from depthbench.agents.evaluation import group_episodes, summarize_episodes
 
@@ -184,3 +190,97 @@ def test_kl_distillation_loss_is_kl_teacher_to_student():
     expected = (0.7 * math.log(0.7 / 0.4) + 0.3 * math.log(0.5)) / 2
     assert _kl_teacher_to_student(student_logits, teacher_log_probs).item() == pytest.approx(expected, rel=1e-5)
     assert _kl_teacher_to_student(teacher_log_probs + 3.0, teacher_log_probs).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_gaussian_kl_distillation_loss_matches_the_closed_form_by_hand():
+    # teacher N(0.5, 0.2) and N(-1, 1) per sample-dimension; student N(0.3, 0.4) and N(-1, 1)
+    teacher = torch.tensor([[0.5, -1.0, 0.2, 1.0]])  # [means | stds]
+    student_mean = torch.tensor([[0.3, -1.0]])
+    student_std = torch.tensor([0.4, 1.0])
+    # dim 0 by hand: ln(0.4/0.2) + (0.04 + 0.04) / (2 * 0.16) - 0.5 = ln 2 + 0.25 - 0.5; dim 1: 0
+    expected = math.log(2.0) - 0.25
+    assert gaussian_kl_teacher_to_student(teacher, student_mean, student_std).item() == pytest.approx(expected, 1e-6)
+    # the mean over samples: a second sample equal to its teacher adds 0 and halves the mean
+    two = gaussian_kl_teacher_to_student(
+        torch.cat([teacher, torch.tensor([[0.0, 0.0, 0.4, 1.0]])]), torch.tensor([[0.3, -1.0], [0.0, 0.0]]), student_std
+    )
+    assert two.item() == pytest.approx(expected / 2, rel=1e-6)
+
+
+def _gaussian_distillation(num_envs, loss_type, dagger_beta_decay, action_bounds=None):
+    from rsl_rl.storage import RolloutStorage
+    from tensordict import TensorDict
+
+    from depthbench.agents.models import DepthModel
+
+    torch.manual_seed(0)
+    obs = TensorDict({"policy": torch.randn(num_envs, 3)}, batch_size=[num_envs])
+    groups = {"student": ["policy"], "teacher": ["policy"]}
+    gaussian = {"class_name": "GaussianDistribution", "init_std": 0.3}
+    student = DepthModel(obs, groups, "student", 2, hidden_dims=[8], distribution_cfg=gaussian)
+    teacher = DepthModel(obs, groups, "teacher", 2, hidden_dims=[8], distribution_cfg=gaussian | {"init_std": 0.2})
+    storage = RolloutStorage("distillation", num_envs, 4, obs, [2], "cpu")
+    alg = EncoderDistillation(
+        student,
+        teacher,
+        storage,
+        loss_type=loss_type,
+        dagger_beta_decay=dagger_beta_decay,
+        action_bounds=action_bounds,
+        gradient_length=4,
+    )
+    return alg, obs
+
+
+@pytest.mark.parametrize("loss_type", ["kl", "mse"])
+def test_dagger_executes_the_continuous_teachers_mean_with_probability_beta(loss_type):
+    alg, obs = _gaussian_distillation(4000, loss_type, dagger_beta_decay=0.5)
+    with torch.inference_mode():
+        teacher_mean = alg.teacher(obs)
+        alg.num_updates = 1  # beta = 0.5^1
+        actions = alg.act(obs)
+    is_teacher = (actions == teacher_mean).all(-1).float()
+    # Binomial(4000, 0.5): standard deviation 0.0079, so 0.5 +- 0.04 is a 5-sigma band
+    assert is_teacher.mean().item() == pytest.approx(0.5, abs=0.04)
+    # the other rows are the student's samples: Gaussian noise never equals the teacher's mean exactly
+    student_rows = actions[is_teacher == 0]
+    assert len(student_rows) and not (student_rows == teacher_mean[is_teacher == 0]).any()
+    label = alg.transition.privileged_actions
+    if loss_type == "kl":  # the stored label is the teacher's Gaussian, [mean | std]
+        assert label.shape == (4000, 4)
+        assert torch.equal(label[:, :2], teacher_mean) and torch.allclose(label[:, 2:], torch.full((4000, 2), 0.2))
+    else:
+        assert torch.equal(label, teacher_mean)
+    alg.num_updates = 0
+    with torch.inference_mode():
+        assert torch.equal(alg.act(obs), alg.teacher(obs))  # beta_1 = 1: the teacher drives
+
+
+def test_gaussian_kl_distillation_update_moves_the_student_to_the_teacher():
+    alg, obs = _gaussian_distillation(64, "kl", dagger_beta_decay=0.0)
+    alg.learning_rate = 1e-2
+    for group in alg.optimizer.param_groups:
+        group["lr"] = 1e-2
+    losses = []
+    for _ in range(60):
+        with torch.inference_mode():
+            for _ in range(4):
+                alg.act(obs)
+                alg.process_env_step(obs, torch.zeros(64), torch.zeros(64, dtype=torch.bool), {})
+        losses.append(alg.update()["behavior"])
+    assert losses[-1] < 0.05 * losses[0]  # KL(teacher || student) falls as the student fits mean and spread
+    # KL's optimum for the spread is sqrt(teacher std^2 + mean error^2) -> 0.2 as the means match (0.009 off after
+    # 60 Adam steps here; 0.03 leaves room for other CPUs' rounding)
+    std = alg.student.distribution.std_param.detach()
+    assert (std - 0.2).abs().max().item() < 0.03
+
+
+def test_continuous_teacher_labels_are_clipped_to_the_action_bounds():
+    """The env clips actions, so the label (and the executed teacher action) is the clipped mean."""
+    alg, obs = _gaussian_distillation(256, "kl", dagger_beta_decay=0.5, action_bounds=(-0.05, 0.05))
+    with torch.inference_mode():
+        raw = alg.teacher(obs)
+        actions = alg.act(obs)  # num_updates 0: beta 1, the teacher acts
+    assert (raw.abs() > 0.05).any()  # the bounds matter for this teacher
+    assert torch.equal(actions, raw.clamp(-0.05, 0.05))
+    assert torch.equal(alg.transition.privileged_actions[:, :2], raw.clamp(-0.05, 0.05))

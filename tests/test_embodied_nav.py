@@ -13,7 +13,13 @@ from depthbench.envs.navigation.raycast import World
 from depthbench.envs.navigation.scenes import Scene
 from depthbench.errors import DepthbenchError
 
-TINY = {"scenes_per_family": 1, "episodes_per_scene": 2, "depth": {"width": 16, "height": 16}}
+TINY = {
+    "scenes_per_family": 1,
+    "episodes_per_scene": 2,
+    "eval_scenes_per_family": 1,
+    "eval_episodes": 8,
+    "depth": {"width": 16, "height": 16},
+}
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +100,9 @@ def test_driving_straight_ends_in_collision_failures_and_zero_speed_in_timeouts(
 def test_bad_embodied_config_is_a_clear_error():
     with pytest.raises(DepthbenchError, match="unknown embodied-nav family"):
         make_task("embodied-nav", num_envs=1, overrides={"families": ["moon"]})
+    env = make_task("embodied-nav", num_envs=1, overrides=TINY)
+    with pytest.raises(DepthbenchError, match="non-finite actions"):
+        env.step(torch.tensor([[float("nan"), 0.0]]))
     with pytest.raises(DepthbenchError, match="embodiment.radius_m"):
         make_task("embodied-nav", num_envs=1, overrides={"embodiment": {"radius_m": [0.5, 0.1]}})
 
@@ -117,7 +126,7 @@ def test_family_report_averages_ood_families_only():
 def test_generated_episodes_are_feasible_for_their_robot():
     """A privileged geodesic follower reaches the goal without touching anything: starts, goals and the 10-40 m
     geodesics are computed for each episode's own footprint (plus the planning margin) and height."""
-    env = make_task("embodied-nav", num_envs=6, seed=0, overrides=TINY | {"split": "val", "episodes_per_scene": 6})
+    env = make_task("embodied-nav", num_envs=6, seed=0, overrides=TINY | {"split": "val", "eval_episodes": 6})
     obs, done = env.get_observations(), []
     for _ in range(600):
         p = obs["privileged"].numpy()
@@ -130,3 +139,43 @@ def test_generated_episodes_are_feasible_for_their_robot():
     assert len(done) >= 6
     assert all(f["success"] == 1.0 and f["collision_failure"] == 0.0 for f in done)
     assert all(f["path_length"] >= 10.0 - env.cfg["success_distance_m"] - 1e-6 for f in done)
+
+
+def test_round_robin_order_spreads_any_prefix_evenly():
+    from depthbench.envs.navigation.embodied import round_robin, spread
+
+    assert spread(23, 4) == [6, 6, 6, 5] and spread(3, 4) == [1, 1, 1, 0]
+    assert round_robin([[0, 1, 2], [3], [4, 5]]) == [0, 3, 4, 1, 5, 2]
+    families = [[f * 10 + k for k in range(n)] for f, n in enumerate(spread(26, 4))]
+    order = round_robin(families)
+    for prefix in range(1, len(order) + 1):
+        counts = [sum(i // 10 == f for i in order[:prefix]) for f in range(4)]
+        assert max(counts) - min(counts) <= 1
+
+
+def test_test_split_covers_every_ood_family_evenly_at_any_episode_count():
+    num_envs, episodes = 3, 23  # 3 envs do not divide 4 families; 23 episodes: 6, 6, 6, 5 per family
+    """Evaluation takes the first k episodes of every env; episodes end at random times (random drives collide or
+    time out), yet the evaluated episodes are exactly the first N of the round-robin order: family counts differ by at
+    most one, so a run of at least 4 episodes per family visits warehouse, forest, corridors and overhangs."""
+    from depthbench.agents.evaluation import run_episodes
+
+    overrides = TINY | {"split": "test", "eval_episodes": 24, "max_episode_steps": 6}
+    env = make_task("embodied-nav", num_envs=num_envs, seed=0, overrides=overrides)
+    order = [env.episodes[i].episode_id for i in env.eval_order]
+    assert sorted(order) == sorted(ep.episode_id for ep in env.episodes)  # every distinct episode once
+    generator = torch.Generator().manual_seed(0)
+
+    class RandomDrive(torch.nn.Module):
+        def forward(self, obs, stochastic_output=False):
+            return torch.rand(obs["policy"].shape[0], 2, generator=generator) * 2 - 1
+
+        def reset(self, dones=None):
+            pass
+
+    records = run_episodes(env, RandomDrive(), episodes, deterministic=True, show_progress=False)
+    lengths = {r["length"] for r in records}
+    assert len(lengths) > 1  # episodes really ended at different steps
+    assert sorted(r["episode_id"] for r in records) == sorted(order[:episodes])
+    counts = [sum(r["family"] == f for r in records) for f in EMBODIED_OOD_FAMILIES]
+    assert max(counts) - min(counts) <= 1 and min(counts) >= 4

@@ -3,7 +3,8 @@
 1. In-model depth encoders train with their own learning-rate multiplier (an Adam parameter group). rsl-rl's adaptive
    KL schedule writes one learning rate into every group, so the encoder group scales whatever it is given.
 2. Discrete students are distilled with cross-entropy or KL to the teacher (rsl-rl's Distillation regresses the
-   action value with MSE, which is meaningless for an action index and has no gradient through argmax).
+   action value with MSE, which is meaningless for an action index and has no gradient through argmax); Gaussian
+   students may take the KL between the teacher's and their own Gaussians besides rsl-rl's MSE/Huber on the mean.
 3. DAgger's teacher/student mixture for the rollouts (rsl-rl's student always acts).
 4. Scripted teachers (depthbench.agents.scripted_teachers): no weights to load, episode memory kept out of the update.
 """
@@ -22,6 +23,7 @@ from depthbench.agents.scripted_teachers import ScriptedTeacher
 from depthbench.errors import DepthbenchError
 
 CATEGORICAL_LOSSES = ("cross_entropy", "kl")
+CONTINUOUS_LOSSES = ("mse", "huber", "kl")
 
 
 class ScaledLrGroup(dict):
@@ -98,6 +100,8 @@ class EncoderDistillation(Distillation):
     (KL(teacher || student) over the teacher's whole action distribution: Hinton et al. 2015's soft targets; Czarnecki
     et al. 2019 show student-driven rollouts with this loss are a sound policy-distillation objective). Soft targets
     also carry the teacher's second choices, which in a corridor-or-door state the student cannot yet tell apart.
+    Gaussian students take "mse"/"huber" (rsl-rl: the student's mean to the teacher's mean) or "kl": KL(teacher ||
+    student) between the diagonal Gaussians, which fits the mean (weighted by the student's precision) and the spread.
 
     DAgger's mixture policy (Ross et al. 2011, sec. 3: beta_i = p^(i-1)): at iteration i (from 0) the teacher's
     greedy action is executed with probability `dagger_beta_decay`^i, per env and step, so early rollouts reach the
@@ -112,11 +116,12 @@ class EncoderDistillation(Distillation):
         storage: Any,
         loss_type: str = "mse",
         dagger_beta_decay: float = 0.0,
+        action_bounds: tuple[float, float] | None = None,
         **kwargs: Any,
     ) -> None:
         self.categorical = isinstance(student.distribution, CategoricalDistribution)
-        if self.categorical != (loss_type in CATEGORICAL_LOSSES):
-            allowed = CATEGORICAL_LOSSES if self.categorical else ("mse", "huber")
+        allowed = CATEGORICAL_LOSSES if self.categorical else CONTINUOUS_LOSSES
+        if loss_type not in allowed:
             kind = "categorical" if self.categorical else "continuous"
             raise DepthbenchError(
                 f"distillation.algorithm.loss_type '{loss_type}' does not fit a {kind} student; use one of {allowed}"
@@ -125,13 +130,21 @@ class EncoderDistillation(Distillation):
             raise DepthbenchError(
                 f"distillation.algorithm.dagger_beta_decay must be in [0, 1), got {dagger_beta_decay}"
             )
-        super().__init__(student, teacher, storage, loss_type="mse" if self.categorical else loss_type, **kwargs)
+        rsl_loss = loss_type if loss_type in ("mse", "huber") else "mse"
+        super().__init__(student, teacher, storage, loss_type=rsl_loss, **kwargs)
         self.loss_type = loss_type
         self.dagger_beta_decay = dagger_beta_decay
-        if loss_type == "kl":  # the label is the teacher's log-probabilities, not its action index
+        # continuous teachers: the env clips actions, so a mean of 3 acts like 1; labels are clipped to what executes
+        self.action_bounds = None if action_bounds is None else (float(action_bounds[0]), float(action_bounds[1]))
+        if loss_type == "kl" and self.categorical:  # the label is the teacher's log-probabilities, not its index
             categories = student.distribution.num_categories
             storage.privileged_actions = storage.actions.new_zeros(*storage.actions.shape[:-1], categories)
             self.loss_fn = _kl_teacher_to_student
+        elif loss_type == "kl":  # the label is the teacher's Gaussian: mean and std per action dimension
+            storage.privileged_actions = storage.actions.new_zeros(
+                *storage.actions.shape[:-1], 2 * storage.actions.shape[-1]
+            )
+            self.loss_fn = self._gaussian_kl_loss
         elif loss_type == "cross_entropy":
             self.loss_fn = _cross_entropy_to_teacher_index
         self.optimizer = build_param_groups(self.optimizer, [self.student], self.learning_rate)
@@ -143,12 +156,17 @@ class EncoderDistillation(Distillation):
 
     def act(self, obs: TensorDict) -> torch.Tensor:
         student_action = self.student(obs, stochastic_output=True).detach()
-        if self.loss_type == "kl":
+        if self.loss_type == "kl" and self.categorical:
             logits = self.teacher.logits(obs).detach()
             self.transition.privileged_actions = torch.log_softmax(logits, dim=-1)
             teacher_action = self.teacher.distribution.deterministic_output(logits)
+        elif self.loss_type == "kl":
+            teacher_action = self._bounded(self.teacher(obs).detach())  # the Gaussian's mean
+            self.teacher.distribution.update(teacher_action)
+            std = self.teacher.distribution.std.detach().expand_as(teacher_action)
+            self.transition.privileged_actions = torch.cat([teacher_action, std], dim=-1)
         else:
-            teacher_action = self.teacher(obs).detach()
+            teacher_action = self._bounded(self.teacher(obs).detach())
             self.transition.privileged_actions = teacher_action
         actions = student_action
         beta = self.teacher_action_prob
@@ -158,6 +176,15 @@ class EncoderDistillation(Distillation):
         self.transition.actions = actions
         self.transition.observations = obs
         return actions
+
+    def _bounded(self, action: torch.Tensor) -> torch.Tensor:
+        if self.action_bounds is None or self.categorical:
+            return action
+        return action.clamp(*self.action_bounds)
+
+    def _gaussian_kl_loss(self, student_mean: torch.Tensor, teacher_params: torch.Tensor) -> torch.Tensor:
+        self.student.distribution.update(student_mean)
+        return gaussian_kl_teacher_to_student(teacher_params, student_mean, self.student.distribution.std)
 
     def update(self) -> dict[str, float]:
         """rsl-rl's update; a categorical student returns logits during it for the cross-entropy / KL loss."""
@@ -194,3 +221,15 @@ def _kl_teacher_to_student(logits: torch.Tensor, teacher_log_probs: torch.Tensor
     """Mean KL(teacher || student) in nats (0 when the student matches the teacher's distribution)."""
     student_log_probs = torch.log_softmax(logits, dim=-1)
     return (teacher_log_probs.exp() * (teacher_log_probs - student_log_probs)).sum(-1).mean()
+
+
+def gaussian_kl_teacher_to_student(
+    teacher_params: torch.Tensor, student_mean: torch.Tensor, student_std: torch.Tensor
+) -> torch.Tensor:
+    """Mean over samples of KL(teacher || student) in nats, summed over action dimensions; `teacher_params` is the
+    teacher's [mean, std] concatenated on the last axis. Per dimension:
+    ln(s_s/s_t) + (s_t^2 + (m_t - m_s)^2) / (2 s_s^2) - 1/2 (torch.distributions' closed form for two Normals)."""
+    teacher_mean, teacher_std = teacher_params.chunk(2, dim=-1)
+    teacher = torch.distributions.Normal(teacher_mean, teacher_std)
+    student = torch.distributions.Normal(student_mean, student_std.expand_as(student_mean))
+    return torch.distributions.kl_divergence(teacher, student).sum(-1).mean()

@@ -124,12 +124,14 @@ def evaluate_checkpoint(
     video_episodes: int = 0,
     video_path: str | Path | None = None,
     engine: str | None = None,
+    run_teacher: bool = True,
 ) -> dict[str, Any]:
     """Metrics of one checkpoint (and, for a distilled student, of its teacher on the same episodes, acting in the
     same mode: greedy against greedy, sampled against sampled). `deterministic` None: the config's
     eval.deterministic, or eval.student_deterministic for a distilled student. `video_episodes` > 0 also records
     that many episodes into an MP4 at `video_path` (default: beside the default metrics JSON), see video.py.
-    `engine` None: the one it trained on."""
+    `engine` None: the one it trained on. `run_teacher` False: no teacher rollout (the caller brings a teacher
+    evaluation of the same split, e.g. `eval --teacher-metrics`)."""
     data = load_checkpoint(checkpoint)
     meta = data["depthbench"]
     cfg = with_device(meta["config"], device)
@@ -155,7 +157,9 @@ def evaluate_checkpoint(
         seed=EVAL_SEED_OFFSET + seed, noise_spec=noise, split=split, num_envs=num_envs, generator=generator
     )
     runner = setup.runner(env, log_dir=None)
-    runner.alg.load(data, None, strict=True)
+    # evaluation needs the networks only: checkpoints without the optimizer state (reference copies) load too
+    load_cfg = {"student": True, "teacher": True} if meta["kind"] == "distillation" else {"actor": True}
+    runner.alg.load(data, load_cfg, strict=True)
     setup.describe_encoder(runner)
     policy = runner.get_inference_policy()
     label = setup.encoder_info["label"]
@@ -204,7 +208,7 @@ def evaluate_checkpoint(
         "config": cfg,
         "versions": agent_config.versions(),
     }
-    if meta["kind"] == "distillation":
+    if meta["kind"] == "distillation" and run_teacher:
         teacher_env = setup.make_env(
             seed=EVAL_SEED_OFFSET + seed,
             noise_spec=noise,
@@ -222,7 +226,10 @@ def evaluate_checkpoint(
             desc="eval teacher",
             show_progress=show_progress,
         )
-        result["teacher"] = {"metrics": summarize_episodes(teacher_records, seed=seed)}
+        result["teacher"] = {
+            "metrics": summarize_episodes(teacher_records, seed=seed),
+            "groups": group_episodes(teacher_records, eval_cfg["group_by"], seed=seed),
+        }
         result["normalized_to_teacher"] = normalized_success(records, teacher_records, seed=seed)
     if video is not None:
         result["video"] = video

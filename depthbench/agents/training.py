@@ -389,6 +389,8 @@ def train(
     runner.logger = logger
     if start_ckpt is not None:
         data = load_checkpoint(start_ckpt)
+        if "optimizer_state_dict" not in data:
+            raise DepthbenchError(f"{start_ckpt} has no optimizer state (an evaluation-only copy); it cannot resume")
         runner.alg.load(data, None, strict=True)
         done = int(data["iter"])
         set_rng_state(data["depthbench"]["rng"], noise_generator)

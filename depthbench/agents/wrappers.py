@@ -36,6 +36,8 @@ class DepthFeatureWrapper(VecEnv):
     ) -> None:
         self.env = env
         self.drop_depth = drop_depth  # privileged teachers never look at depth: keep it out of rollout storage
+        if drop_depth and hasattr(env, "render_depth"):  # envs that can skip the camera do (embodied-nav)
+            env.render_depth = False
         self.noise = noise
         self.generator = generator
         self.frozen_encoder = frozen_encoder

@@ -83,7 +83,14 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument(
         "--teacher-metrics",
         help="a teacher's metrics JSON (same task and split) or reference:TASK/ROLE (its stored evaluation): adds SR "
-        "normalized to the teacher (distilled students get it automatically)",
+        "normalized to the teacher (distilled students get it automatically; with this flag their teacher is not "
+        "rolled out again)",
+    )
+    evaluate.add_argument(
+        "--no-teacher",
+        action="store_true",
+        help="distilled students: skip the teacher rollout (compare later with --teacher-metrics or "
+        "scripts/embodied_nav_table.py)",
     )
     evaluate.add_argument(
         "--video",
@@ -315,6 +322,7 @@ def _eval(args: argparse.Namespace) -> int:
         video_path=Path(args.out).with_suffix(".mp4") if args.out else None,
         device=args.device,
         engine=args.engine,
+        run_teacher=not (args.teacher_metrics or args.no_teacher),  # a reference replaces the teacher rollout
     )
     if args.teacher_metrics:
         add_teacher_reference(result, references.teacher_metrics_path(args.teacher_metrics, result))

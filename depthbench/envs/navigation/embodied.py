@@ -6,6 +6,12 @@ the depth camera sits at the top of the body. Touching geometry with the footpri
 (walls, trunks, shelves, beams a short robot could pass under) ends the episode as a collision failure. Goals are
 10-40 m away (geodesic, for that robot). `split` picks the scene families: train/val = the training family (disjoint
 seeds), test = the out-of-distribution families; `families` overrides that list.
+
+Splits. Training scenes are drawn from the env seed (every training chunk of a run builds new scenes, so a policy
+cannot memorize a handful of layouts). val/test hold a fixed set of `eval_episodes` distinct episodes on
+`eval_scenes_per_family` scenes per family, walked round-robin over families, then scenes: any prefix of the order
+covers the families evenly (counts differ by at most one), and each env takes every num_envs-th episode of the order,
+so an evaluation of N episodes with a fixed per-env quota sees exactly the first N, whatever the episode lengths.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from depthbench.envs.timing import time_vec_env
 from depthbench.errors import DepthbenchError
 
 SPLIT_SEED_BASE = {"train": 0, "val": 1_000_000, "test": 2_000_000}
+ALL_FAMILIES = EMBODIED_TRAIN_FAMILIES + EMBODIED_OOD_FAMILIES
 EMBODIMENT_KEYS = ("radius_m", "height_m", "max_speed_mps", "max_yaw_rate_rps")
 
 
@@ -72,6 +79,28 @@ class ClearanceMaps:
         return NavGrid.from_clearance(self.origin[scene], self.cell, clearance, radius_m)
 
 
+def split_scene_seeds(split: str, seed: int, count: int) -> list[int]:
+    """Scene seeds of a split: train draws `count` seeds in [0, 1e6) from the env seed (new scenes per training chunk);
+    val/test use the fixed seeds base + k (base 1e6 and 2e6, disjoint from every training seed)."""
+    if split == "train":
+        rng = np.random.default_rng([seed, 23])
+        return [int(v) for v in rng.integers(0, SPLIT_SEED_BASE["val"], count)]
+    return [SPLIT_SEED_BASE[split] + k for k in range(count)]
+
+
+def spread(total: int, parts: int) -> list[int]:
+    """`total` split into `parts` counts that differ by at most one (the first ones get the remainder)."""
+    return [total // parts + (1 if k < total % parts else 0) for k in range(parts)]
+
+
+def round_robin(queues: list[list[int]]) -> list[int]:
+    """One item from each non-empty queue in turn: [[0, 1, 2], [3], [4, 5]] -> [0, 3, 4, 1, 5, 2]."""
+    out, depth = [], max((len(q) for q in queues), default=0)
+    for k in range(depth):
+        out += [q[k] for q in queues if k < len(q)]
+    return out
+
+
 def sample_embodiment(cfg: dict[str, Any], rng: np.random.Generator) -> dict[str, float]:
     return {key: float(rng.uniform(*cfg["embodiment"][key])) for key in EMBODIMENT_KEYS}
 
@@ -79,7 +108,8 @@ def sample_embodiment(cfg: dict[str, Any], rng: np.random.Generator) -> dict[str
 class EmbodiedNavEnv(NavVecEnv):
     """Observations: 'depth' (N,1,H,W) m from a camera at body height; 'policy' (N, 8): goal distance (m) and angle
     (rad), embodiment (radius m, height m, max speed m/s, max yaw rate rad/s), previous action (vx, wz in [-1, 1]);
-    'privileged' (N, 3 + P*P): geodesic distance, descent direction, the robot's own occupancy patch."""
+    'embodiment' (N, 6): 'policy' without the goal, for a teacher that must steer by the plan; 'privileged'
+    (N, 3 + P*P): geodesic distance, descent direction (robot frame), the robot's own occupancy patch."""
 
     def __init__(
         self, cfg: dict[str, Any], num_envs: int, seed: int = 0, device: str = "cpu", renderer: str = "batched"
@@ -90,8 +120,8 @@ class EmbodiedNavEnv(NavVecEnv):
         if cfg["split"] not in SPLIT_SEED_BASE:
             raise DepthbenchError(f"unknown split '{cfg['split']}'; choose train, val or test")
         for family in families:
-            if family not in EMBODIED_TRAIN_FAMILIES + EMBODIED_OOD_FAMILIES:
-                known = ", ".join(EMBODIED_TRAIN_FAMILIES + EMBODIED_OOD_FAMILIES)
+            if family not in ALL_FAMILIES:
+                known = ", ".join(ALL_FAMILIES)
                 raise DepthbenchError(f"unknown embodied-nav family '{family}'; known: {known}")
         ranges = cfg["embodiment"]
         for key in EMBODIMENT_KEYS:
@@ -109,10 +139,22 @@ class EmbodiedNavEnv(NavVecEnv):
         cell, climb = cfg["navmesh"]["cell_size_m"], cfg["navmesh"]["max_climb_m"]
         top = ranges["height_m"][1] + 0.05
         heights = np.arange(climb + 0.05, top + 0.05, 0.05)
+        training = cfg["split"] == "train"
+        per_family = cfg["scenes_per_family"] if training else cfg["eval_scenes_per_family"]
+        if not training and cfg["eval_episodes"] < len(families) * per_family:
+            raise DepthbenchError(
+                f"eval_episodes ({cfg['eval_episodes']}) must give every one of the {len(families) * per_family} "
+                "val/test scenes an episode; raise eval_episodes or lower eval_scenes_per_family"
+            )
+        scene_seeds = split_scene_seeds(cfg["split"], seed, per_family)
+        if training:
+            scene_counts = [cfg["episodes_per_scene"]] * (len(families) * per_family)
+        else:  # eval_episodes spread evenly over families, then over each family's scenes
+            scene_counts = [n for f in spread(cfg["eval_episodes"], len(families)) for n in spread(f, per_family)]
         scenes, scans = [], []
         for family in families:
-            for k in range(cfg["scenes_per_family"]):
-                scenes.append(family_scene(family, SPLIT_SEED_BASE[cfg["split"]] + k))
+            for scene_seed in scene_seeds:
+                scenes.append(family_scene(family, scene_seed))
                 scans.append(scan_scene(scenes[-1], cell, top, climb, cfg["navmesh"]["max_slope_deg"]))
         reach = ranges["radius_m"][1] + cfg["planning_margin_m"] + 2 * cell
         self.clearance = ClearanceMaps(scans, heights, reach)
@@ -128,11 +170,15 @@ class EmbodiedNavEnv(NavVecEnv):
         self.embodiments: list[dict[str, float]] = []
         self.ep_scene_list: list[int] = []
         fields = []
-        total = len(scenes) * cfg["episodes_per_scene"]
+        total = sum(scene_counts)
+        scene_episodes: list[list[int]] = []
         with tqdm(total=total, desc="embodied-nav episodes", disable=total < 40) as bar:
             for k, scene in enumerate(scenes):
-                rng = np.random.default_rng([SPLIT_SEED_BASE[cfg["split"]] + k, 11, len(families)])
-                for _ in range(cfg["episodes_per_scene"]):
+                family = ALL_FAMILIES.index(families[k // per_family])  # a family's episodes don't depend on the list
+                rng = np.random.default_rng([scene_seeds[k % per_family], 11, family])
+                scene_episodes.append([])
+                for _ in range(scene_counts[k]):
+                    scene_episodes[-1].append(len(self.episodes))
                     body = sample_embodiment(cfg, rng)
                     # Plan with a margin: a path that grazes obstacles at exactly the radius cannot be followed
                     # with finite steps; geodesics, starts and goals keep planning_margin_m of slack.
@@ -167,6 +213,9 @@ class EmbodiedNavEnv(NavVecEnv):
         for i, field in enumerate(fields):
             e.fields.put(i, self.ep_scene_list[i], field)
         self.families = families
+        # val/test order: round-robin over families, then over each family's scenes (see the module docstring)
+        by_family = [round_robin(scene_episodes[f * per_family : (f + 1) * per_family]) for f in range(len(families))]
+        self.eval_order = np.array(round_robin(by_family), np.int64)
         self.ep_scene = np.array(self.ep_scene_list)
         self.ep_start = np.array([ep.start_xyz[:2] for ep in self.episodes])
         self.ep_yaw = np.array([ep.start_yaw for ep in self.episodes])
@@ -174,7 +223,7 @@ class EmbodiedNavEnv(NavVecEnv):
         self.ep_body = np.array([[b[key] for key in EMBODIMENT_KEYS] for b in self.embodiments])
         n = num_envs
         self._rng = np.random.default_rng(seed)
-        self._cursor = 0
+        self.episodes_started = np.zeros(n, np.int64)  # per env, for the val/test order
         self.episode_index = np.zeros(n, np.int64)
         self.body = np.zeros((n, 4))
         self.height_bin = np.zeros(n, np.int64)
@@ -183,6 +232,7 @@ class EmbodiedNavEnv(NavVecEnv):
         self.start_distance = np.ones(n)
         self.distance = np.zeros(n)
         self.last_action = np.zeros((n, 2))
+        self.render_depth = True  # False: no camera, no 'depth' group (set by wrappers whose policy never sees depth)
         self._reset_envs(np.arange(n))
         self._obs = self._observe()
 
@@ -190,9 +240,10 @@ class EmbodiedNavEnv(NavVecEnv):
         e = self.engine
         if self.cfg["split"] == "train":
             picks = self._rng.integers(0, len(self.episodes), len(ids))
-        else:  # evaluation walks the episode list in order
-            picks = (self._cursor + np.arange(len(ids))) % len(self.episodes)
-            self._cursor += len(ids)
+        else:  # env i's k-th episode is eval_order[k * num_envs + i]: N episodes by per-env quota = the first N
+            slots = (self.episodes_started[ids] * self.num_envs + ids) % len(self.eval_order)
+            picks = self.eval_order[slots]
+            self.episodes_started[ids] += 1
         self.episode_index[ids] = picks
         e.scene[ids], e.xy[ids], e.yaw[ids] = self.ep_scene[picks], self.ep_start[picks], self.ep_yaw[picks]
         e.goal_xy[ids], e.slot[ids] = self.ep_goal[picks], picks  # every episode's field is cached (slot = index)
@@ -206,19 +257,19 @@ class EmbodiedNavEnv(NavVecEnv):
 
     def _observe(self) -> TensorDict:
         e = self.engine
-        depth = e.render(self.body[:, 1] - self.cfg["camera"]["below_top_m"])
         goal = e.goal_polar(e.xy, e.yaw)
         policy = np.concatenate([goal, self.body, self.last_action], 1)
         p = self.cfg["privileged"]
         privileged = np.concatenate([self.distance[:, None], e.geodesic_direction(), self._patch(p)], 1)
-        return TensorDict(
-            {
-                "depth": torch.from_numpy(depth[:, None]),
-                "policy": torch.from_numpy(policy.astype(np.float32)),
-                "privileged": torch.from_numpy(privileged.astype(np.float32)),
-            },
-            batch_size=[self.num_envs],
-        )
+        groups = {
+            "policy": torch.from_numpy(policy.astype(np.float32)),
+            "embodiment": torch.from_numpy(policy[:, 2:].astype(np.float32)),
+            "privileged": torch.from_numpy(privileged.astype(np.float32)),
+        }
+        if self.render_depth:  # two thirds of a step's time on 2 CPU cores
+            depth = e.render(self.body[:, 1] - self.cfg["camera"]["below_top_m"])
+            groups["depth"] = torch.from_numpy(depth[:, None])
+        return TensorDict(groups, batch_size=[self.num_envs])
 
     def view_navigable(self, env_index: int) -> np.ndarray:
         """Where this episode's robot fits: clearance at its body height >= its footprint radius."""
@@ -246,6 +297,11 @@ class EmbodiedNavEnv(NavVecEnv):
     def step(self, actions: torch.Tensor) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict]:
         e, dt = self.engine, self.cfg["control_dt_s"]
         act = np.clip(actions.detach().cpu().numpy().reshape(self.num_envs, -1)[:, :2].astype(float), -1.0, 1.0)
+        if not np.isfinite(act).all():
+            raise DepthbenchError(
+                "embodied-nav received non-finite actions (NaN/inf): the policy diverged; resume from an earlier "
+                "checkpoint or lower the learning rate"
+            )
         vx, wz = act[:, 0] * self.body[:, 2], act[:, 1] * self.body[:, 3]
         mid_yaw = e.yaw + 0.5 * wz * dt  # midpoint rule for the unicycle model
         delta = (vx * dt)[:, None] * np.column_stack([np.cos(mid_yaw), np.sin(mid_yaw)])
@@ -262,7 +318,11 @@ class EmbodiedNavEnv(NavVecEnv):
         self.last_action = act
         self.steps += 1
         previous = self.distance
-        self.distance = e.geodesic()
+        # The footprint may squeeze through gaps the planning grid (radius + planning_margin_m) closes, onto cells
+        # disconnected from the goal there (infinite geodesic): the distance holds its last finite value (no progress
+        # reward, no infinite observation) until the robot is back on the planned region.
+        geodesic = e.geodesic()
+        self.distance = np.where(np.isfinite(geodesic), geodesic, previous)
         success = ~collided & (self.distance < self.cfg["success_distance_m"])
         r = self.cfg["reward"]
         progress = np.where(collided, 0.0, previous - self.distance)
