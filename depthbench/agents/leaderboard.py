@@ -392,8 +392,9 @@ def plot(
                     sr = max(match, key=lambda r: r["iterations"])["sr"]
                     xs.append(i - 0.4 + width * (j + 0.5))
                     means.append(sr["mean"])
-                    errors[0].append(sr["mean"] - sr["ci95"][0])
-                    errors[1].append(sr["ci95"][1] - sr["mean"])
+                    # clamped: a Wilson bound equal to the mean (SR 0 or 1) can differ from it in the last bit
+                    errors[0].append(max(0.0, sr["mean"] - sr["ci95"][0]))
+                    errors[1].append(max(0.0, sr["ci95"][1] - sr["mean"]))
             ax.bar(xs, means, width, yerr=errors, capsize=3, label=f"eval: {noise}")
         labels = [
             f"{enc.replace(' (', chr(10) + '(')}\n{kind}, train {noise}\n{act}" for enc, kind, noise, act in policies
