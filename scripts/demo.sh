@@ -11,9 +11,9 @@ mapfile -t names < <(python - <<'PY'
 import json, subprocess, sys
 listing = json.loads(subprocess.run([sys.executable, "-m", "depthbench", "references", "list", "--json"],
                                     check=True, capture_output=True, text=True).stdout)
-for ref in listing["references"]:
-    if ref["role"] != "teacher":  # students are evaluated with their teacher on the same episodes
-        print(f"{ref['task']}/{ref['role']}")
+for ref in listing["references"]:  # privileged teachers see no depth: clean only; depth policies clean and noisy
+    noises = ["clean"] if ref["role"] == "teacher" else ["clean", "kinect-v1"]
+    print(f"{ref['task']}/{ref['role']} {' '.join(noises)}")
 PY
 )
 if [ "${#names[@]}" -eq 0 ]; then
@@ -21,10 +21,14 @@ if [ "${#names[@]}" -eq 0 ]; then
   exit 2
 fi
 video=2
-for name in "${names[@]}"; do
-  for noise in clean kinect-v1; do
+for entry in "${names[@]}"; do
+  read -r name noises <<<"$entry"
+  for noise in $noises; do
     args=(--checkpoint "reference:$name" --episodes 100 --eval-noise "$noise" --out "$out/${name/\//-}/$noise-test.json")
-    if [ "$video" -gt 0 ] && [ "$noise" = kinect-v1 ]; then
+    if [ "${name##*/}" = teacher ]; then
+      args+=(--deterministic)  # greedy, as its stored evaluation and the students' teacher rollouts
+    fi
+    if [ "$video" -gt 0 ] && [ "$noise" != clean ]; then
       args+=(--video "$video")  # clean and noisy depth side by side, the map, success / SPL
       video=0
     fi
