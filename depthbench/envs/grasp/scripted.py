@@ -82,11 +82,11 @@ class GraspConstants:
         Menagerie's Allegro model, which the scene attaches unchanged."""
         import mujoco
 
-        from depthbench.envs.grasp import scene
+        from depthbench.envs.grasp import spec
         from depthbench.envs.menagerie import robot_xml
 
-        model = mujoco.MjModel.from_xml_path(str(robot_xml(scene.HAND, scene.HAND_ENTRY)))
-        order = [model.joint(j.removeprefix(scene.HAND_PREFIX)).id for j in scene.HAND_JOINTS]
+        model = mujoco.MjModel.from_xml_path(str(robot_xml(spec.HAND, spec.HAND_ENTRY)))
+        order = [model.joint(j.removeprefix(spec.HAND_PREFIX)).id for j in spec.HAND_JOINTS]
         actuated = [int(model.actuator_trnid[a, 0]) for a in range(model.nu)]
         ranges = model.actuator_ctrlrange[[actuated.index(j) for j in order]]
         lo, hi = ranges[:, 0], ranges[:, 1]
