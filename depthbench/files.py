@@ -18,7 +18,7 @@ def read_npy(path: str | os.PathLike, what: str = "array") -> np.ndarray:
     try:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
-        # numpy's message for pickled data suggests allow_pickle=True, which depthbench never does
+        # numpy's message for pickled data suggests enabling pickle loading, which depthbench never does
         reason = "no plain .npy array: a pickle, an object array or another file" if "pickle" in str(exc) else None
         raise DepthbenchError(
             f"{what} file {path} is not a readable .npy array ({reason or first_line(exc)}); write it with numpy.save"

@@ -46,7 +46,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" >"$stamp"
 fi
 if [ -z "${MENAGERIE_ROOT:-}" ]; then
-  for candidate in "$repo_root/../shared/menagerie" /work/shared/menagerie; do
+  for candidate in "$repo_root/../shared/menagerie"; do
     if [ -d "$candidate" ]; then
       export MENAGERIE_ROOT="$(cd "$candidate" && pwd)"
       break

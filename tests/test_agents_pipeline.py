@@ -537,6 +537,11 @@ def test_a_checkpoint_that_would_run_code_is_refused_everywhere(scratch_run, tmp
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and "was refused" in err, (argv, err)
         assert not marker.exists(), f"{argv[0]} ran code from the checkpoint"
-    # the same payload does run under the unsafe loader: the test would catch a regression to weights_only=False
-    torch.load(evil, weights_only=False)
-    assert marker.exists()
+    # the file really carries the payload (a pickled call of Path.touch), so a loader that unpickled it would run it
+    import pickletools
+    import zipfile
+
+    with zipfile.ZipFile(evil) as archive:
+        pickle_bytes = archive.read(next(n for n in archive.namelist() if n.endswith("data.pkl")))
+    globals_called = [arg for op, arg, _ in pickletools.genops(pickle_bytes) if op.name in ("GLOBAL", "STACK_GLOBAL")]
+    assert "touch" in pickle_bytes.decode("latin-1") and globals_called

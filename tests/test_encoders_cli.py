@@ -116,7 +116,11 @@ def _npy_bytes(array):
 
 
 def _pickled_npy(path):
-    np.save(path, np.array([{"depth": 1.0}], dtype=object), allow_pickle=True)  # what a malicious file would hold
+    """What a malicious .npy holds: an object-dtype header followed by pickle bytes (written by hand here, so the test
+    itself never enables pickling); numpy refuses it before reading the payload."""
+    with open(path, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, {"descr": "|O", "fortran_order": False, "shape": (1,)})
+        handle.write(b"\x80\x04\x95payload-that-would-be-unpickled.")
     return path
 
 

@@ -124,7 +124,7 @@ def build_rows(metrics: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any
             seeds=seeds,
             per_seed_sr={seed: float(np.mean(_successes(by_seed[seed][2]))) for seed in seeds},
             episodes=len(records),
-            files=[str(by_seed[seed][0]) for seed in seeds],
+            files=[_shown_path(by_seed[seed][0]) for seed in seeds],
             successes=successes,
             sr=stats.summarize(successes, indicator=True),
         )
@@ -484,3 +484,17 @@ def build_leaderboard(
         start, end = MARKERS
         _write_text(readme, f"{around[0]}{start}\n{section}\n{end}{around[1]}")
     return {"out": out, "rows": rows, "aggregates": aggregates, "files": len(metrics)}
+
+
+def _shown_path(path: Any) -> str:
+    """An evaluation file as the table shows it: relative to the working directory (the repository root for the
+    generated README table) or to the shipped reference store, never a machine's absolute path."""
+    from depthbench.agents.references import store_root
+
+    path = Path(path).resolve()
+    for root, prefix in ((Path.cwd().resolve(), ""), (store_root().resolve(), "reference store: ")):
+        try:
+            return prefix + str(path.relative_to(root))
+        except ValueError:
+            continue
+    return path.name

@@ -329,8 +329,8 @@ def add(
 
     provenance = {
         "name": f"{PREFIX}{task}/{role}",
-        "source_run_dir": str(run_dir.resolve()),
-        "source_checkpoint": str(checkpoint.resolve()),
+        "source_run_dir": _portable(run_dir),
+        "source_checkpoint": _portable(checkpoint),
         "iterations": iterations,
         "git_commit": manifest["versions"].get("git_commit", "unknown"),
         "versions": manifest["versions"],
@@ -385,3 +385,12 @@ def _iso(timestamp: float | None) -> str:
     if timestamp is None:
         return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).isoformat(timespec="seconds")
+
+
+def _portable(path: Path) -> str:
+    """A recorded source path relative to the working directory when it lies below it (runs/...), so an entry added
+    from the repository root names no machine's absolute paths."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path.resolve())

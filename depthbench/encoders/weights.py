@@ -166,7 +166,7 @@ def _has_prefix(checkpoint: dict, prefix: str) -> bool:
 def _read_failure(exc: Exception) -> str:
     """Why a checkpoint did not load, in a few words.
 
-    torch's weights-only refusal is a paragraph that suggests weights_only=False (which depthbench never does); only
+    torch's weights-only refusal is a paragraph that suggests turning the safe loader off (depthbench never does); only
     its detail line (e.g. "Unsupported operand 173": corrupt bytes, or a pickled non-tensor object) is kept.
     """
     text = str(exc)
