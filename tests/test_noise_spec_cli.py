@@ -100,13 +100,20 @@ def test_preview_rejects_rgb_png_in_one_line(tmp_path, capsys):
     assert code == 2 and err.count("\n") == 0 and "single-channel 16-bit" in err
 
 
+def _object_npy(path):
+    """An object-dtype .npy (what a pickled payload looks like), written by hand: the test never enables pickling."""
+    with open(path, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, {"descr": "|O", "fortran_order": False, "shape": (1,)})
+        handle.write(b"\x80\x04\x95payload-that-would-be-unpickled.")
+
+
 @pytest.mark.parametrize(
     ("write", "message"),
     [
         (lambda p: np.save(p, np.full((16, 16), 1500.0, np.float32)), "looks like millimetres, not metres"),
         (lambda p: np.save(p, np.full((16, 16), 1500, np.uint16)), "looks like millimetres, not metres"),
         (lambda p: p.write_bytes(b"\x93NUMPY" + b"\xff" * 40), "not a readable .npy array"),
-        (lambda p: np.save(p, np.array([None], dtype=object), allow_pickle=True), "a pickle, an object array"),
+        (lambda p: _object_npy(p), "a pickle, an object array"),
     ],
     ids=["float-mm", "int-mm", "corrupt", "pickled"],
 )
