@@ -35,11 +35,11 @@ RECIPE = "dino+ibot+koleo (DINOv2-style, DeFM normalization)"
 CHECKPOINTS = "checkpoints"
 ENCODER_FILE = "encoder.pth"  # the teacher backbone's state dict: loads with create(arch, weights=PATH) strictly
 
-# Presets: `cpu` finishes in about an hour on 2 cores with vit-t14 and 64x64 frames; `gpu` is DINOv2's ViT-S setting
-# scaled to small depth images (DINOv2: batch 1024, 2 global 224 + 8 local 98 crops, 65,536 prototypes).
+# Presets: `cpu` takes about an hour with vit-t14 and 64x64 frames (one thread, ~1 step/s on the 2-core dev box);
+# `gpu` is DINOv2's ViT-S setting scaled to small depth images (DINOv2: batch 1024, 2 global 224 + 8 local 98 crops, 65,536 prototypes).
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {
-        "steps": 1500,
+        "steps": 3000,
         "batch_size": 48,
         "global_size": 56,
         "local_size": 28,
