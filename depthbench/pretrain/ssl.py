@@ -35,12 +35,12 @@ RECIPE = "dino+ibot+koleo (DINOv2-style, DeFM normalization)"
 CHECKPOINTS = "checkpoints"
 ENCODER_FILE = "encoder.pth"  # the teacher backbone's state dict: loads with create(arch, weights=PATH) strictly
 
-# Presets: `cpu` takes about an hour with vit-t14 and 64x64 frames (one thread, ~1 step/s on the 2-core dev box);
+# Presets: `cpu` takes about 50 min with vit-t14 and 64x64 frames (one thread, ~1.4 s/step on the 2-core dev box);
 # `gpu` is DINOv2's ViT-S setting scaled to small depth images
 # (DINOv2: batch 1024, 2 global 224 + 8 local 98 crops, 65,536 prototypes).
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {
-        "steps": 3000,
+        "steps": 2000,
         "batch_size": 48,
         "global_size": 56,
         "local_size": 28,
