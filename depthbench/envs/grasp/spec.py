@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from depthbench.envs.camera import DepthCamera
 from depthbench.envs.grasp import objects
@@ -241,3 +242,9 @@ def episode_record(
     if not np.isnan(time_to_lift_s):
         episode["time_to_lift_s"] = float(time_to_lift_s)
     return episode
+
+
+def pose_error(pos: np.ndarray, mat: np.ndarray, target_pos: np.ndarray, target_mat: np.ndarray) -> np.ndarray:
+    """(N, 6) world-frame [position error, rotation error as axis-angle] from current to target."""
+    rotation = Rotation.from_matrix(target_mat @ mat.transpose(0, 2, 1)).as_rotvec()
+    return np.concatenate([target_pos - pos, rotation], axis=1)

@@ -37,12 +37,11 @@ import mujoco
 import numpy as np
 import torch
 from rsl_rl.env import VecEnv
-from scipy.spatial.transform import Rotation
 from tensordict import TensorDict
 
 from depthbench.envs.grasp import objects, scene
 from depthbench.envs.grasp import spec as grasp_spec
-from depthbench.envs.grasp.spec import HOME_GRASP_POS, HOME_PALM_MAT, NUM_ACTIONS, NUM_ARM_ACTIONS, value_range
+from depthbench.envs.grasp.spec import NUM_ACTIONS, NUM_ARM_ACTIONS, value_range
 from depthbench.envs.mujoco_engine import BatchedMujoco, ViewCamera
 from depthbench.errors import DepthbenchError
 
@@ -95,7 +94,7 @@ class GraspTask(VecEnv):
         self.object_fields = [scene.object_fields(i, mesh_ids) for i in self.instances]
         self._expanded = {name: self.engine.expand(name) for name in (*scene.GEOM_FIELDS, *scene.BODY_FIELDS)}
         self._friction = self.engine.expand("geom_friction")
-        self.home_arm_q = self._solve_home(model)
+        self.home_arm_q = scene.solve_home(model)
 
         self.rng = np.random.default_rng(seed)
         n = num_envs
@@ -138,27 +137,6 @@ class GraspTask(VecEnv):
         self.xquat = self.engine.bind("xquat")
         self.subtree_com = self.engine.bind("subtree_com")
         self._touch_views = [self.engine.sensor(f"{tip}_touch") for tip in grasp_spec.FINGERTIPS]
-
-    def _solve_home(self, model: mujoco.MjModel) -> np.ndarray:
-        """Arm joints that put the grasp frame at HOME_GRASP_POS with HOME_PALM_MAT (damped least squares IK)."""
-        data = mujoco.MjData(model)
-        data.qpos[self.arm_qpos] = [0.0, 0.6, 0.0, -1.4, 0.0, 1.1, 0.0]
-        jacp, jacr = np.zeros((3, model.nv)), np.zeros((3, model.nv))
-        for _ in range(200):
-            mujoco.mj_kinematics(model, data)
-            error = _pose_error(
-                data.site_xpos[self.grasp_site][None],
-                data.site_xmat[self.grasp_site].reshape(1, 3, 3),
-                HOME_GRASP_POS[None],
-                HOME_PALM_MAT[None],
-            )[0]
-            if np.linalg.norm(error) < 1e-6:
-                break
-            mujoco.mj_comPos(model, data)
-            mujoco.mj_jacSite(model, data, jacp, jacr, self.grasp_site)
-            jac = np.vstack([jacp, jacr])[:, self.arm_dof]
-            data.qpos[self.arm_qpos] += jac.T @ np.linalg.solve(jac @ jac.T + 1e-4 * np.eye(6), error)
-        return data.qpos[self.arm_qpos].copy()
 
     # --- rsl-rl VecEnv -----------------------------------------------------------------------------------------
     @property
@@ -389,9 +367,3 @@ class GraspTask(VecEnv):
         self.time_to_lift[ids] = np.nan
         self.actions[ids] = 0.0
         self.last_actions[ids] = 0.0
-
-
-def _pose_error(pos: np.ndarray, mat: np.ndarray, target_pos: np.ndarray, target_mat: np.ndarray) -> np.ndarray:
-    """(N, 6) world-frame [position error, rotation error as axis-angle] from current to target."""
-    rotation = Rotation.from_matrix(target_mat @ mat.transpose(0, 2, 1)).as_rotvec()
-    return np.concatenate([target_pos - pos, rotation], axis=1)
