@@ -193,6 +193,22 @@ def refresh_bounds(solver: Any) -> None:
         mjw.geom_aabb = wp.array(aabb, dtype=wp.vec3, device=mjw.geom_aabb.device)
 
 
+def show_to_cameras(manager: Any, visible: Any, hidden: Any = None) -> None:
+    """Make the Newton shapes where the boolean mask `visible` holds visible to the renderer and those in `hidden`
+    invisible, then rebuild the renderer's shape BVH (its shape set is fixed when the BVH is built). MJCF->USD
+    conversion marks collision shapes invisible; depthbench's robots are their collision shapes, which the MuJoCo
+    binding's rays see."""
+    from newton import ShapeFlags
+
+    model = manager.get_model()
+    flags = model.shape_flags.numpy()
+    flags[visible] |= int(ShapeFlags.VISIBLE)
+    if hidden is not None:
+        flags[hidden] &= ~int(ShapeFlags.VISIBLE)
+    model.shape_flags.assign(flags)
+    model.bvh_build_shapes(manager.get_state_0())
+
+
 def DepthbenchVecEnv(env: Any) -> Any:  # noqa: N802 - a class factory: isaaclab_rl is importable only here
     """Isaac Lab's RslRlVecEnvWrapper around a depthbench DirectRLEnv, with depthbench's VecEnv reset signature
     (`reset(seed) -> observations`) and its `finished_episodes` / `log` extras passed through."""

@@ -56,6 +56,7 @@ from depthbench.envs.isaaclab_support import (
     matrix_xyzw,
     mjcf_usd,
     refresh_bounds,
+    show_to_cameras,
     usd_cache_dir,
     xyzw,
 )
@@ -301,7 +302,8 @@ class IsaacGraspEnv(DirectRLEnv):
         self._bind_robot(model)
         self._bind_object()
         self._compensate_gravity()
-        self._show_robot_to_camera()
+        model_labels = self._newton.get_model().shape_label
+        show_to_cameras(self._newton, np.array(["/Robot/" in label for label in model_labels]))
         self._init_buffers(model)
 
     # ------------------------------------------------------------------------------------------ bookkeeping
@@ -337,19 +339,6 @@ class IsaacGraspEnv(DirectRLEnv):
                 gravcomp[i] = 1.0
         model.mujoco.gravcomp.assign(gravcomp)
         self._newton._solver.notify_model_changed(ModelFlags.BODY_INERTIAL_PROPERTIES)
-
-    def _show_robot_to_camera(self) -> None:
-        """The robot's shapes are its collision shapes (visual meshes stripped), which the converter marks
-        invisible; the MuJoCo binding's rays see exactly these shapes, so they are made visible to the renderer
-        (and its shape BVH rebuilt)."""
-        from newton import ShapeFlags
-
-        model = self._newton.get_model()
-        flags = model.shape_flags.numpy()
-        robot = np.array(["/Robot/" in label for label in model.shape_label])
-        flags[robot] |= int(ShapeFlags.VISIBLE)
-        model.shape_flags.assign(flags)
-        model.bvh_build_shapes(self._newton.get_state_0())  # the renderer's shape set is fixed when it is built
 
     def _bind_object(self) -> None:
         """Newton shape index of every (env, slot) and body index of every env's object."""

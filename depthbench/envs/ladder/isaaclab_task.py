@@ -36,7 +36,15 @@ from isaaclab.sim import SimulationCfg
 from isaaclab.utils import configclass
 from isaaclab_newton.physics import MJWarpSolverCfg, NewtonCfg
 
-from depthbench.envs.isaaclab_support import camera_cfg, depth_image, matrix_xyzw, menagerie_usd, refresh_bounds, xyzw
+from depthbench.envs.isaaclab_support import (
+    camera_cfg,
+    depth_image,
+    matrix_xyzw,
+    menagerie_usd,
+    refresh_bounds,
+    show_to_cameras,
+    xyzw,
+)
 from depthbench.envs.ladder import spec
 from depthbench.envs.ladder.spec import LadderParams, Shape
 from depthbench.errors import DepthbenchError
@@ -144,7 +152,7 @@ class IsaacLadderEnv(DirectRLEnv):
         self._episode_index = np.zeros(self.num_envs, dtype=np.int64)
         self.params: list[LadderParams] = [spec.grid_params(depthbench, 0)] * self.num_envs
         self._bind_ladder_shapes()
-        self._hide_base_from_cameras()
+        self._show_robot_to_cameras()
         self._init_buffers()
 
     # ------------------------------------------------------------------------------------------ ladder shapes
@@ -169,19 +177,14 @@ class IsaacLadderEnv(DirectRLEnv):
             rows.append(row)
         self._shape_ids = np.array(rows)
 
-    def _hide_base_from_cameras(self) -> None:
-        """The cameras sit inside the base's collision boxes; MuJoCo's rangefinders skip the camera's own body, so
-        the base's shapes are made invisible to rendering here (they still collide)."""
-        from newton import ShapeFlags
-
+    def _show_robot_to_cameras(self) -> None:
+        """The robot is its collision shapes, which the converter marks invisible: they are made visible, except the
+        base's. The cameras sit inside the base's collision boxes, and MuJoCo's rangefinders skip the camera's own
+        body (the base's shapes still collide)."""
         model = self._newton.get_model()
-        body_labels = list(model.body_label)
-        base = {i for i, label in enumerate(body_labels) if label.endswith("/base")}
-        shape_body = model.shape_body.numpy()
-        flags = model.shape_flags.numpy()
-        hidden = np.isin(shape_body, list(base))
-        flags[hidden] &= ~int(ShapeFlags.VISIBLE)
-        model.shape_flags.assign(flags)
+        base = [i for i, label in enumerate(model.body_label) if label.endswith("/base")]
+        robot = np.array(["/Robot/" in label for label in model.shape_label])
+        show_to_cameras(self._newton, robot, np.isin(model.shape_body.numpy(), base))
 
     def write_ladders(self, env_ids: np.ndarray) -> None:
         """Write the ladders of `self.params[env_ids]` into the Newton model and the solver."""
