@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from depthbench.agents.training import load_checkpoint
@@ -32,6 +33,7 @@ def _progress(run):
     return [json.loads(line) for line in (run / "progress.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.timeout(1800)  # two processes that each build the scene (minutes on a loaded 2-core box)
 def test_train_writes_a_checkpoint_and_resume_continues_it(tmp_path):
     run = tmp_path / "run"
     _depthbench(
