@@ -414,7 +414,7 @@ def train(
             # a rebuilt env would get, so a resumed run (a fresh process, built with that seed) sees the same
             # episode stream as an uninterrupted one (docs/isaaclab.md, "Resume").
             if done > 0:
-                env.env.reset(seed=chunk_env_seed(seed, done))
+                env.env.reset(seed=chunk_env_seed(rank_seed, done))
         elif done > 0 or start_ckpt is not None:
             env = setup.make_env(
                 seed=chunk_env_seed(rank_seed, done),

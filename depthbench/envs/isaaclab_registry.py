@@ -4,6 +4,9 @@ found through the `isaaclab.tasks` entry point group (pyproject.toml). Importing
 - Isaac-Depthbench-AnymalLadder-Direct-v0: anymal-ladder (DirectRLEnv), default task config
   (configs/tasks/anymal-ladder.yaml); its rsl-rl config is the privileged teacher of configs/agents/anymal-ladder.yaml
   (actor and critic on the policy + privileged groups; depth students train with `depthbench distill`).
+- Isaac-Depthbench-KukaAllegroGrasp-Direct-v0: kuka-allegro-grasp (DirectRLEnv), default task config
+  (configs/tasks/kuka-allegro-grasp.yaml); its rsl-rl config is the privileged teacher of
+  configs/agents/kuka-allegro-grasp.yaml.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import gymnasium as gym
 from depthbench.config import CONFIG_ROOT, load_yaml
 
 LADDER_ID = "Isaac-Depthbench-AnymalLadder-Direct-v0"
+GRASP_ID = "Isaac-Depthbench-KukaAllegroGrasp-Direct-v0"
 
 
 def ladder_env_cfg() -> Any:
@@ -23,6 +27,14 @@ def ladder_env_cfg() -> Any:
     from depthbench.envs.ladder.isaaclab_task import env_cfg
 
     return env_cfg(task_config("anymal-ladder"), num_envs=4096, device="cuda:0")
+
+
+def grasp_env_cfg() -> Any:
+    """The default kuka-allegro-grasp DirectRLEnvCfg (Isaac Lab's train script then sets num_envs, device, seed)."""
+    from depthbench.envs import task_config
+    from depthbench.envs.grasp.isaaclab_task import env_cfg
+
+    return env_cfg(task_config("kuka-allegro-grasp"), num_envs=4096, device="cuda:0")
 
 
 def _runner_cfg(task: str, experiment: str) -> Any:
@@ -79,6 +91,10 @@ def ladder_runner_cfg() -> Any:
     return _runner_cfg("anymal-ladder", "depthbench_anymal_ladder_teacher")
 
 
+def grasp_runner_cfg() -> Any:
+    return _runner_cfg("kuka-allegro-grasp", "depthbench_kuka_allegro_grasp_teacher")
+
+
 gym.register(
     id=LADDER_ID,
     entry_point="depthbench.envs.ladder.isaaclab_task:IsaacLadderEnv",
@@ -86,6 +102,16 @@ gym.register(
     kwargs={
         "env_cfg_entry_point": f"{__name__}:ladder_env_cfg",
         "rsl_rl_cfg_entry_point": f"{__name__}:ladder_runner_cfg",
+        "default_agent": "rsl_rl",
+    },
+)
+gym.register(
+    id=GRASP_ID,
+    entry_point="depthbench.envs.grasp.isaaclab_task:IsaacGraspEnv",
+    disable_env_checker=True,
+    kwargs={
+        "env_cfg_entry_point": f"{__name__}:grasp_env_cfg",
+        "rsl_rl_cfg_entry_point": f"{__name__}:grasp_runner_cfg",
         "default_agent": "rsl_rl",
     },
 )

@@ -19,6 +19,7 @@ from depthbench.envs.grasp.objects import MAX_PARTS, ObjectInstance, Part
 from depthbench.envs.grasp.spec import (
     ARM,
     ARM_ENTRY,
+    ARM_JOINTS,
     FINGERTIPS,
     FLOOR_Z_M,
     GRASP_SITE,
@@ -28,10 +29,13 @@ from depthbench.envs.grasp.spec import (
     HAND_KP,
     HAND_MAX_TORQUE_NM,
     HAND_PREFIX,
+    HOME_GRASP_POS,
+    HOME_PALM_MAT,
     OBJECT,
     PALM,
     TABLE_CENTER_XY_M,
     TABLE_HALF_M,
+    pose_error,
 )
 from depthbench.envs.menagerie import robot_xml
 
@@ -140,16 +144,18 @@ def _arm_spheres_to_capsules(spec: mujoco.MjSpec) -> None:
             spec.delete(geom)
 
 
-def build_spec(instances: list[ObjectInstance], timestep_s: float) -> mujoco.MjSpec:
-    """Arm + hand + table + floor + object slots, with fingertip touch sensors and the grasp site."""
+def robot_spec(timestep_s: float, hand_prefix: str = HAND_PREFIX) -> mujoco.MjSpec:
+    """iiwa 14 (collision spheres merged into capsules) with the Allegro right hand attached at its flange under
+    `hand_prefix`, the hand servo gains, gravity compensation and the grasp site: the robot every engine uses (the
+    Isaac Lab binding converts it to USD with a prefix that is valid in USD names)."""
     spec = mujoco.MjSpec.from_file(str(robot_xml(ARM, ARM_ENTRY)))
     _arm_spheres_to_capsules(spec)
     hand = mujoco.MjSpec.from_file(str(robot_xml(HAND, HAND_ENTRY)))
-    spec.attach(hand, site=spec.site("attachment_site"), prefix=HAND_PREFIX)
+    spec.attach(hand, site=spec.site("attachment_site"), prefix=hand_prefix)
     # Menagerie's Allegro servos (kp = 1 N m/rad) cannot hold a 0.2 kg object; Isaac Lab's Allegro config
     # (isaaclab_assets/robots/allegro.py) uses stiffness 3 N m/rad and an effort limit of 0.5 N m.
     for actuator in spec.actuators:
-        if actuator.name.startswith(HAND_PREFIX):
+        if actuator.name.startswith(hand_prefix):
             actuator.gainprm[0] = HAND_KP
             actuator.biasprm[1] = -HAND_KP
             actuator.forcelimited = 1
@@ -157,10 +163,16 @@ def build_spec(instances: list[ObjectInstance], timestep_s: float) -> mujoco.MjS
     spec.option.timestep = timestep_s
     # Real iiwa and Allegro controllers compensate gravity; without it the joint servos sag by ~0.02 rad.
     for body in spec.bodies:
-        if body.name.startswith("link") or body.name.startswith(HAND_PREFIX):
+        if body.name.startswith("link") or body.name.startswith(hand_prefix):
             body.gravcomp = 1.0
-    palm = spec.body(PALM)
+    palm = spec.body(PALM.replace(HAND_PREFIX, hand_prefix, 1))
     palm.add_site(name=GRASP_SITE, pos=list(GRASP_SITE_POS), size=[0.005, 0, 0], group=4)
+    return spec
+
+
+def build_spec(instances: list[ObjectInstance], timestep_s: float) -> mujoco.MjSpec:
+    """Arm + hand + table + floor + object slots, with fingertip touch sensors and the grasp site."""
+    spec = robot_spec(timestep_s)
     for tip in FINGERTIPS:
         # Touch sensor volume around the fingertip capsule (Menagerie: radius 12 mm, centre 19/35 mm up the tip).
         centre = 0.035 if tip.endswith("th_tip") else 0.019
@@ -250,3 +262,26 @@ def object_fields(instance: ObjectInstance, mesh_ids: dict[str, int]) -> ObjectF
             geom["geom_dataid"][row] = mesh_ids[model.mesh(model.geom_dataid[geom_id]).name]
     body = {name: getattr(model, name)[bodies].copy() for name in BODY_FIELDS}
     return ObjectFields(geom=geom, body=body, mass_kg=float(model.body_mass[bodies].sum()))
+
+
+def solve_home(model: mujoco.MjModel) -> np.ndarray:
+    """Arm joints (ARM_JOINTS order) that put the grasp frame at HOME_GRASP_POS with HOME_PALM_MAT (damped least
+    squares IK on a compiled `robot_spec` or `build_spec` model; the Isaac Lab binding solves it on the same MJCF)."""
+    data = mujoco.MjData(model)
+    qpos = np.array([model.jnt_qposadr[model.joint(j).id] for j in ARM_JOINTS])
+    dof = np.array([model.jnt_dofadr[model.joint(j).id] for j in ARM_JOINTS])
+    site = model.site(GRASP_SITE).id
+    data.qpos[qpos] = [0.0, 0.6, 0.0, -1.4, 0.0, 1.1, 0.0]
+    jacp, jacr = np.zeros((3, model.nv)), np.zeros((3, model.nv))
+    for _ in range(200):
+        mujoco.mj_kinematics(model, data)
+        error = pose_error(
+            data.site_xpos[site][None], data.site_xmat[site].reshape(1, 3, 3), HOME_GRASP_POS[None], HOME_PALM_MAT[None]
+        )[0]
+        if np.linalg.norm(error) < 1e-6:
+            break
+        mujoco.mj_comPos(model, data)
+        mujoco.mj_jacSite(model, data, jacp, jacr, site)
+        jac = np.vstack([jacp, jacr])[:, dof]
+        data.qpos[qpos] += jac.T @ np.linalg.solve(jac @ jac.T + 1e-4 * np.eye(6), error)
+    return data.qpos[qpos].copy()

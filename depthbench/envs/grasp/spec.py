@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from depthbench.envs.camera import DepthCamera
 from depthbench.envs.grasp import objects
@@ -146,3 +147,104 @@ def workspace_camera(cfg: dict[str, Any]) -> DepthCamera:
     )
     camera.validate()
     return camera
+
+
+# --- per-step outcome and rewards, shared by every engine ----------------------------------------------------------
+# Written against the operators and functions numpy and torch share (`xp` is either module), so the MuJoCo binding
+# (numpy, float64) and the Isaac Lab binding (torch, on the simulation device) compute the same definitions.
+
+
+def lift_outcome(
+    xp: Any,
+    cfg: dict[str, Any],
+    *,
+    height_m: Any,
+    object_rel_table_m: Any,
+    hold_steps: Any,
+    was_lifted: Any,
+    episode_length: Any,
+    max_episode_length: int,
+    step_dt_s: float,
+) -> dict[str, Any]:
+    """One control step's episode state from the object's height above its start height (N,) and its position
+    relative to the table-top centre (N, 3), given the previous `hold_steps` (N,) and `was_lifted` (N,).
+
+    Returns above (target height reached), hold_steps, was_lifted, success (held `success.hold_time_s`), dropped
+    (lifted `success.lifted_m`, then back below 1 cm; or off the table and below its top), time_outs and dones."""
+    success_cfg = cfg["success"]
+    above = height_m >= float(success_cfg["lift_height_m"])
+    hold_steps = xp.where(above, hold_steps + 1, 0)
+    was_lifted = was_lifted | (height_m >= float(success_cfg["lifted_m"]))
+    success = hold_steps * step_dt_s >= float(success_cfg["hold_time_s"]) - 1e-9
+    off_table = (
+        (xp.abs(object_rel_table_m[:, 0]) > TABLE_HALF_M[0]) | (xp.abs(object_rel_table_m[:, 1]) > TABLE_HALF_M[1])
+    ) & (object_rel_table_m[:, 2] < -0.02)
+    dropped = ~success & ((was_lifted & (height_m < 0.01)) | off_table)
+    time_outs = ~success & ~dropped & (episode_length >= max_episode_length)
+    return {
+        "above": above,
+        "hold_steps": hold_steps,
+        "was_lifted": was_lifted,
+        "success": success,
+        "dropped": dropped,
+        "time_outs": time_outs,
+        "dones": success | dropped | time_outs,
+    }
+
+
+def reward_terms(
+    xp: Any,
+    cfg: dict[str, Any],
+    outcome: dict[str, Any],
+    *,
+    height_m: Any,
+    grasp_distance_m: Any,
+    touch_n: Any,
+    actions: Any,
+    last_actions: Any,
+) -> dict[str, Any]:
+    """The reward terms (task.py's docstring defines them) from `lift_outcome`'s result, the grasp-frame-to-object
+    distance (N,), the fingertip touch forces (N, 4: ff, mf, rf, th) and the current and previous actions."""
+    weights, lift_m = cfg["rewards"], float(cfg["success"]["lift_height_m"])
+    touching = touch_n > float(weights["touch_threshold_n"])
+    grasping = touching[:, 3] & (touching[:, 0] | touching[:, 1] | touching[:, 2])
+    return {
+        "reach": float(weights["reach"]) * (1.0 - xp.tanh(grasp_distance_m / float(weights["reach_std_m"]))),
+        "grasp": float(weights["grasp"]) * grasping,
+        "lift": float(weights["lift"]) * xp.clip(height_m / lift_m, 0.0, 1.0),
+        "hold": float(weights["hold"]) * outcome["above"],
+        "success": float(weights["success"]) * outcome["success"],
+        "drop": -float(weights["drop"]) * outcome["dropped"],
+        "action_rate": -float(weights["action_rate"]) * ((actions - last_actions) ** 2).sum(axis=1),
+    }
+
+
+def episode_record(
+    *,
+    env_id: int,
+    success: bool,
+    length: int,
+    dropped: bool,
+    max_height_m: float,
+    family: str,
+    time_to_lift_s: float,
+) -> dict[str, Any]:
+    """One `finished_episodes` record; `time_to_lift_s` is NaN when the object never reached the target height
+    (the key is then absent, so means are over lifted episodes)."""
+    episode = {
+        "env_id": int(env_id),
+        "success": float(success),
+        "length": int(length),
+        "dropped": float(dropped),
+        "max_height_m": float(max_height_m),
+        "object_family": family,
+    }
+    if not np.isnan(time_to_lift_s):
+        episode["time_to_lift_s"] = float(time_to_lift_s)
+    return episode
+
+
+def pose_error(pos: np.ndarray, mat: np.ndarray, target_pos: np.ndarray, target_mat: np.ndarray) -> np.ndarray:
+    """(N, 6) world-frame [position error, rotation error as axis-angle] from current to target."""
+    rotation = Rotation.from_matrix(target_mat @ mat.transpose(0, 2, 1)).as_rotvec()
+    return np.concatenate([target_pos - pos, rotation], axis=1)

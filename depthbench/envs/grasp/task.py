@@ -37,12 +37,11 @@ import mujoco
 import numpy as np
 import torch
 from rsl_rl.env import VecEnv
-from scipy.spatial.transform import Rotation
 from tensordict import TensorDict
 
 from depthbench.envs.grasp import objects, scene
 from depthbench.envs.grasp import spec as grasp_spec
-from depthbench.envs.grasp.spec import HOME_GRASP_POS, HOME_PALM_MAT, NUM_ACTIONS, NUM_ARM_ACTIONS, value_range
+from depthbench.envs.grasp.spec import NUM_ACTIONS, NUM_ARM_ACTIONS, value_range
 from depthbench.envs.mujoco_engine import BatchedMujoco, ViewCamera
 from depthbench.errors import DepthbenchError
 
@@ -95,7 +94,7 @@ class GraspTask(VecEnv):
         self.object_fields = [scene.object_fields(i, mesh_ids) for i in self.instances]
         self._expanded = {name: self.engine.expand(name) for name in (*scene.GEOM_FIELDS, *scene.BODY_FIELDS)}
         self._friction = self.engine.expand("geom_friction")
-        self.home_arm_q = self._solve_home(model)
+        self.home_arm_q = scene.solve_home(model)
 
         self.rng = np.random.default_rng(seed)
         n = num_envs
@@ -138,27 +137,6 @@ class GraspTask(VecEnv):
         self.xquat = self.engine.bind("xquat")
         self.subtree_com = self.engine.bind("subtree_com")
         self._touch_views = [self.engine.sensor(f"{tip}_touch") for tip in grasp_spec.FINGERTIPS]
-
-    def _solve_home(self, model: mujoco.MjModel) -> np.ndarray:
-        """Arm joints that put the grasp frame at HOME_GRASP_POS with HOME_PALM_MAT (damped least squares IK)."""
-        data = mujoco.MjData(model)
-        data.qpos[self.arm_qpos] = [0.0, 0.6, 0.0, -1.4, 0.0, 1.1, 0.0]
-        jacp, jacr = np.zeros((3, model.nv)), np.zeros((3, model.nv))
-        for _ in range(200):
-            mujoco.mj_kinematics(model, data)
-            error = _pose_error(
-                data.site_xpos[self.grasp_site][None],
-                data.site_xmat[self.grasp_site].reshape(1, 3, 3),
-                HOME_GRASP_POS[None],
-                HOME_PALM_MAT[None],
-            )[0]
-            if np.linalg.norm(error) < 1e-6:
-                break
-            mujoco.mj_comPos(model, data)
-            mujoco.mj_jacSite(model, data, jacp, jacr, self.grasp_site)
-            jac = np.vstack([jacp, jacr])[:, self.arm_dof]
-            data.qpos[self.arm_qpos] += jac.T @ np.linalg.solve(jac @ jac.T + 1e-4 * np.eye(6), error)
-        return data.qpos[self.arm_qpos].copy()
 
     # --- rsl-rl VecEnv -----------------------------------------------------------------------------------------
     @property
@@ -300,50 +278,48 @@ class GraspTask(VecEnv):
 
     # --- rewards, terminations ---------------------------------------------------------------------------------
     def _evaluate(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict], dict[str, np.ndarray]]:
-        success_cfg, weights = self.cfg["success"], self.cfg["rewards"]
         height = self.object_height
         self.max_height = np.maximum(self.max_height, height)
-        above = height >= float(success_cfg["lift_height_m"])
-        first_lift = above & np.isnan(self.time_to_lift)
-        self.time_to_lift[first_lift] = self._episode_length[first_lift] * self.step_dt
-        self.hold_steps = np.where(above, self.hold_steps + 1, 0)
-        self.was_lifted |= height >= float(success_cfg["lifted_m"])
-        success = self.hold_steps * self.step_dt >= float(success_cfg["hold_time_s"]) - 1e-9
         obj = self.object_pos
-        off_table = (np.abs(obj[:, :2] - self.table_top[:2]) > np.array(grasp_spec.TABLE_HALF_M[:2])).any(axis=1) & (
-            obj[:, 2] < -0.02
+        outcome = grasp_spec.lift_outcome(
+            np,
+            self.cfg,
+            height_m=height,
+            object_rel_table_m=obj - self.table_top,
+            hold_steps=self.hold_steps,
+            was_lifted=self.was_lifted,
+            episode_length=self._episode_length,
+            max_episode_length=self.max_episode_length,
+            step_dt_s=self.step_dt,
         )
-        dropped = ~success & ((self.was_lifted & (height < 0.01)) | off_table)
-        time_outs = ~success & ~dropped & (self._episode_length >= self.max_episode_length)
-        dones = success | dropped | time_outs
-
-        touching = self.touch_forces() > float(weights["touch_threshold_n"])
-        grasping = touching[:, 3] & touching[:, :3].any(axis=1)
-        distance = np.linalg.norm(obj - self.grasp_pos, axis=1)
-        terms = {
-            "reach": float(weights["reach"]) * (1.0 - np.tanh(distance / float(weights["reach_std_m"]))),
-            "grasp": float(weights["grasp"]) * grasping,
-            "lift": float(weights["lift"]) * np.clip(height / float(success_cfg["lift_height_m"]), 0.0, 1.0),
-            "hold": float(weights["hold"]) * above,
-            "success": float(weights["success"]) * success,
-            "drop": -float(weights["drop"]) * dropped,
-            "action_rate": -float(weights["action_rate"]) * ((self.actions - self.last_actions) ** 2).sum(axis=1),
-        }
+        first_lift = outcome["above"] & np.isnan(self.time_to_lift)
+        self.time_to_lift[first_lift] = self._episode_length[first_lift] * self.step_dt
+        self.hold_steps, self.was_lifted = outcome["hold_steps"], outcome["was_lifted"]
+        terms = grasp_spec.reward_terms(
+            np,
+            self.cfg,
+            outcome,
+            height_m=height,
+            grasp_distance_m=np.linalg.norm(obj - self.grasp_pos, axis=1),
+            touch_n=self.touch_forces(),
+            actions=self.actions,
+            last_actions=self.last_actions,
+        )
         rewards = sum(terms.values())
-        finished = []
-        for i in np.flatnonzero(dones):
-            episode = {
-                "env_id": int(i),
-                "success": float(success[i]),
-                "length": int(self._episode_length[i]),
-                "dropped": float(dropped[i]),
-                "max_height_m": float(self.max_height[i]),
-                "object_family": self.instances[self.object_index[i]].family,
-            }
-            if not np.isnan(self.time_to_lift[i]):  # only episodes that reached the target height have one
-                episode["time_to_lift_s"] = float(self.time_to_lift[i])
-            finished.append(episode)
-        return rewards, dones, time_outs, finished, terms
+        dones = outcome["dones"]
+        finished = [
+            grasp_spec.episode_record(
+                env_id=i,
+                success=outcome["success"][i],
+                length=self._episode_length[i],
+                dropped=outcome["dropped"][i],
+                max_height_m=self.max_height[i],
+                family=self.instances[self.object_index[i]].family,
+                time_to_lift_s=self.time_to_lift[i],
+            )
+            for i in np.flatnonzero(dones)
+        ]
+        return rewards, dones, outcome["time_outs"], finished, terms
 
     # --- resets ------------------------------------------------------------------------------------------------
     def _write_object(self, env: int, index: int, mass_kg: float, friction: float) -> None:
@@ -391,9 +367,3 @@ class GraspTask(VecEnv):
         self.time_to_lift[ids] = np.nan
         self.actions[ids] = 0.0
         self.last_actions[ids] = 0.0
-
-
-def _pose_error(pos: np.ndarray, mat: np.ndarray, target_pos: np.ndarray, target_mat: np.ndarray) -> np.ndarray:
-    """(N, 6) world-frame [position error, rotation error as axis-angle] from current to target."""
-    rotation = Rotation.from_matrix(target_mat @ mat.transpose(0, 2, 1)).as_rotvec()
-    return np.concatenate([target_pos - pos, rotation], axis=1)

@@ -31,22 +31,25 @@ from isaaclab.actuators import ImplicitActuatorCfg
 from isaaclab.assets import ArticulationCfg, AssetBaseCfg
 from isaaclab.envs import DirectRLEnv, DirectRLEnvCfg
 from isaaclab.scene import InteractiveSceneCfg
-from isaaclab.sensors import CameraCfg, ContactSensorCfg
+from isaaclab.sensors import ContactSensorCfg
 from isaaclab.sim import SimulationCfg
 from isaaclab.utils import configclass
 from isaaclab_newton.physics import MJWarpSolverCfg, NewtonCfg
 
-from depthbench.envs.isaaclab_support import menagerie_usd
+from depthbench.envs.isaaclab_support import (
+    camera_cfg,
+    depth_image,
+    matrix_xyzw,
+    menagerie_usd,
+    refresh_bounds,
+    show_to_cameras,
+    xyzw,
+)
 from depthbench.envs.ladder import spec
 from depthbench.envs.ladder.spec import LadderParams, Shape
 from depthbench.errors import DepthbenchError
 
 LADDER = "Ladder"
-
-
-def _xyzw(quat_wxyz: tuple[float, ...]) -> tuple[float, float, float, float]:
-    w, x, y, z = quat_wxyz
-    return (x, y, z, w)
 
 
 def _shape_cfg(shape: Shape) -> AssetBaseCfg:
@@ -61,32 +64,7 @@ def _shape_cfg(shape: Shape) -> AssetBaseCfg:
     return AssetBaseCfg(
         prim_path=f"{{ENV_REGEX_NS}}/{LADDER}/{shape.name}",
         spawn=spawn,
-        init_state=AssetBaseCfg.InitialStateCfg(pos=shape.pos_m, rot=_xyzw(shape.quat_wxyz)),
-    )
-
-
-def _camera_cfg(camera: Any, max_m: float) -> CameraCfg:
-    from isaaclab_newton.renderers import NewtonWarpRendererCfg
-
-    mount = camera.mount_matrix()
-    from scipy.spatial.transform import Rotation
-
-    rot = Rotation.from_matrix(mount).as_quat()  # xyzw, Isaac Lab 3's order
-    vertical_aperture = 2.0 * math.tan(math.radians(camera.fovy_deg) / 2)  # focal length 1: apertures are tangents
-    return CameraCfg(
-        prim_path=f"{{ENV_REGEX_NS}}/Robot/base/{camera.name}",
-        width=camera.width,
-        height=camera.height,
-        data_types=["distance_to_image_plane"],
-        update_latest_camera_pose=True,
-        offset=CameraCfg.OffsetCfg(pos=camera.pos, rot=tuple(float(v) for v in rot), convention="world"),
-        spawn=sim_utils.PinholeCameraCfg(
-            focal_length=1.0,
-            vertical_aperture=vertical_aperture,
-            horizontal_aperture=vertical_aperture * camera.width / camera.height,
-            clipping_range=(0.01, max_m),
-        ),
-        renderer_cfg=NewtonWarpRendererCfg(),
+        init_state=AssetBaseCfg.InitialStateCfg(pos=shape.pos_m, rot=xyzw(shape.quat_wxyz)),
     )
 
 
@@ -134,7 +112,8 @@ def env_cfg(cfg: dict[str, Any], num_envs: int, device: str) -> LadderEnvCfg:
         prim_path="{ENV_REGEX_NS}/Robot/.*", filter_shape_prim_expr=[f"{{ENV_REGEX_NS}}/{LADDER}/.*"]
     )
     for camera in spec.depth_cameras(cfg):
-        setattr(scene, camera.name, _camera_cfg(camera, float(cfg["depth"]["max_m"])))
+        max_m = float(cfg["depth"]["max_m"])
+        setattr(scene, camera.name, camera_cfg(camera, f"{{ENV_REGEX_NS}}/Robot/base/{camera.name}", max_m))
 
     decimation = int(cfg["sim"]["decimation"])
     physics_dt = float(cfg["sim"]["physics_dt_s"])
@@ -173,7 +152,7 @@ class IsaacLadderEnv(DirectRLEnv):
         self._episode_index = np.zeros(self.num_envs, dtype=np.int64)
         self.params: list[LadderParams] = [spec.grid_params(depthbench, 0)] * self.num_envs
         self._bind_ladder_shapes()
-        self._hide_base_from_cameras()
+        self._show_robot_to_cameras()
         self._init_buffers()
 
     # ------------------------------------------------------------------------------------------ ladder shapes
@@ -198,19 +177,14 @@ class IsaacLadderEnv(DirectRLEnv):
             rows.append(row)
         self._shape_ids = np.array(rows)
 
-    def _hide_base_from_cameras(self) -> None:
-        """The cameras sit inside the base's collision boxes; MuJoCo's rangefinders skip the camera's own body, so
-        the base's shapes are made invisible to rendering here (they still collide)."""
-        from newton import ShapeFlags
-
+    def _show_robot_to_cameras(self) -> None:
+        """The robot is its collision shapes, which the converter marks invisible: they are made visible, except the
+        base's. The cameras sit inside the base's collision boxes, and MuJoCo's rangefinders skip the camera's own
+        body (the base's shapes still collide)."""
         model = self._newton.get_model()
-        body_labels = list(model.body_label)
-        base = {i for i, label in enumerate(body_labels) if label.endswith("/base")}
-        shape_body = model.shape_body.numpy()
-        flags = model.shape_flags.numpy()
-        hidden = np.isin(shape_body, list(base))
-        flags[hidden] &= ~int(ShapeFlags.VISIBLE)
-        model.shape_flags.assign(flags)
+        base = [i for i, label in enumerate(model.body_label) if label.endswith("/base")]
+        robot = np.array(["/Robot/" in label for label in model.shape_label])
+        show_to_cameras(self._newton, robot, np.isin(model.shape_body.numpy(), base))
 
     def write_ladders(self, env_ids: np.ndarray) -> None:
         """Write the ladders of `self.params[env_ids]` into the Newton model and the solver."""
@@ -226,12 +200,12 @@ class IsaacLadderEnv(DirectRLEnv):
             ):
                 scale[sid] = shape.half_size_m
                 transform[sid, :3] = np.add(shape.pos_m, origins[env])
-                transform[sid, 3:] = _xyzw(shape.quat_wxyz)
+                transform[sid, 3:] = xyzw(shape.quat_wxyz)
         model.shape_scale.assign(scale)
         model.shape_transform.assign(transform)
         solver = self._newton._solver
         solver.notify_model_changed(ModelFlags.SHAPE_PROPERTIES)
-        _refresh_rbound(solver)
+        refresh_bounds(solver)
         model.bvh_refit_shapes(self._newton.get_state_0())
 
     # ---------------------------------------------------------------------------------------------- episodes
@@ -285,7 +259,7 @@ class IsaacLadderEnv(DirectRLEnv):
         """Base position in each env's frame (N, 3) and rotation body -> world (N, 3, 3)."""
         data = self.robot.data
         quat = data.root_link_quat_w.torch  # xyzw
-        return data.root_link_pos_w.torch - self.scene.env_origins, _matrix_xyzw(quat)
+        return data.root_link_pos_w.torch - self.scene.env_origins, matrix_xyzw(quat)
 
     def _touching(self, sensors: list[int]) -> torch.Tensor:
         """(N, len(sensors)) 1 where the body touches the ladder or platform."""
@@ -314,7 +288,7 @@ class IsaacLadderEnv(DirectRLEnv):
         nearest = torch.sort(torch.argsort(rung_offsets.norm(dim=2), dim=1)[:, : spec.NEAREST_RUNGS], dim=1).values
         near_rungs = torch.take_along_dim(rung_offsets, nearest[:, :, None], dim=1)
         shank_pos = data.body_link_pos_w.torch[:, self.foot_body_ids] - self.scene.env_origins[:, None]
-        shank_rot = _matrix_xyzw(data.body_link_quat_w.torch[:, self.foot_body_ids].reshape(-1, 4)).reshape(-1, 4, 3, 3)
+        shank_rot = matrix_xyzw(data.body_link_quat_w.torch[:, self.foot_body_ids].reshape(-1, 4)).reshape(-1, 4, 3, 3)
         feet = shank_pos + torch.einsum("nfij,fj->nfi", shank_rot, self._foot_offsets)
         foot_to_rungs = self._rungs[:, None] - feet[:, :, None]
         closest = foot_to_rungs.norm(dim=3).argmin(dim=2)
@@ -481,45 +455,7 @@ class IsaacLadderEnv(DirectRLEnv):
     def depth(self) -> torch.Tensor:
         """(N, 4, H, W) planar depth in metres, 0 = no return or beyond depth.max_m (depthbench's convention)."""
         max_m = float(self.task_cfg["depth"]["max_m"])
-        images = []
-        for camera in self.cameras:
-            camera.update(0.0, force_recompute=True)
-            image = camera.data.output["distance_to_image_plane"].torch[..., 0]
-            images.append(torch.where(torch.isfinite(image) & (image > 0) & (image <= max_m), image, 0.0))
-        return torch.stack(images, dim=1)
-
-
-def _refresh_rbound(solver: Any) -> None:
-    """MuJoCo-Warp's per-world geom bounding radii after shape sizes changed (box: |half|, cylinder:
-    sqrt(r^2 + h^2)); SHAPE_PROPERTIES updates geom_size but not geom_rbound, which the broadphase culls with."""
-    mjw = solver.mjw_model
-    size = mjw.geom_size.numpy()  # (worlds, ngeom, 3)
-    rbound = mjw.geom_rbound.numpy()
-    geom_type = np.asarray(solver.mj_model.geom_type)
-    box, cylinder = 6, 5  # mjtGeom: mjGEOM_CYLINDER = 5, mjGEOM_BOX = 6
-    is_box, is_cyl = geom_type == box, geom_type == cylinder
-    rbound[:, is_box] = np.linalg.norm(size[:, is_box], axis=-1)
-    rbound[:, is_cyl] = np.hypot(size[:, is_cyl, 0], size[:, is_cyl, 1])
-    mjw.geom_rbound.assign(rbound)
-
-
-def _matrix_xyzw(quat: torch.Tensor) -> torch.Tensor:
-    """(N, 3, 3) rotation matrices of (N, 4) xyzw quaternions."""
-    x, y, z, w = quat.unbind(-1)
-    return torch.stack(
-        [
-            1 - 2 * (y * y + z * z),
-            2 * (x * y - w * z),
-            2 * (x * z + w * y),
-            2 * (x * y + w * z),
-            1 - 2 * (x * x + z * z),
-            2 * (y * z - w * x),
-            2 * (x * z - w * y),
-            2 * (y * z + w * x),
-            1 - 2 * (x * x + y * y),
-        ],
-        dim=-1,
-    ).reshape(-1, 3, 3)
+        return torch.stack([depth_image(camera, max_m) for camera in self.cameras], dim=1)
 
 
 def _foot_offsets() -> np.ndarray:
