@@ -2,6 +2,8 @@
 extremes, no curriculum in evaluation splits, seeded reproducibility, and levels carried through chunks and
 `--resume` in checkpoints that load with weights_only=True."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -29,7 +31,9 @@ def test_level_rule_moves_up_down_stays_and_resamples_the_solved_top_level():
     # and two envs past the top: resampled in [0, 9]
     assert new[:5].tolist() == [3, 2, 1, 6, 0]
     assert all(0 <= level <= 9 for level in new[5:])
-    resampled = ladder_spec.next_levels(np.full(5000, 9), np.full(5000, 1.9), np.ones(5000, bool), cfg, np.random.default_rng(1))
+    resampled = ladder_spec.next_levels(
+        np.full(5000, 9), np.full(5000, 1.9), np.ones(5000, bool), cfg, np.random.default_rng(1)
+    )
     counts = np.bincount(resampled, minlength=10)
     # uniform over 10 levels: 500 each, binomial sd ~21, so 400-600 holds with overwhelming probability
     assert counts.size == 10 and counts.min() > 400 and counts.max() < 600
@@ -128,3 +132,30 @@ def test_levels_survive_chunk_rebuilds_and_resume_from_weights_only_checkpoints(
     assert middle["levels"] == [max(int(level) - 3, 0) for level in starts]
     assert full["levels"] == [max(level - 3, 0) for level in middle["levels"]]
     assert resumed == full and max(full["levels"]) > 0
+
+
+def test_curriculum_plot_only_for_runs_that_log_levels(tmp_path):
+    from depthbench.agents.report import plot_curriculum
+
+    manifest = {"task": "anymal-ladder", "kind": "teacher", "seed": 0}
+    rows = [{"iteration": i + 1, "episodes": 4, "climbed_m": 0.1 * i} for i in range(5)]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "progress.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert not plot_curriculum([(run, manifest)], tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
+    rows = [{**r, "curriculum_level": 0.5 * i} for i, r in enumerate(rows)]
+    (run / "progress.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert plot_curriculum([(run, manifest)], tmp_path / "curriculum.png")
+    from PIL import Image
+
+    assert Image.open(tmp_path / "curriculum.png").size == (13 * 110, int(4.5 * 110))  # figsize x dpi
+
+
+def test_paper_preset_trains_the_ladder_teacher_with_the_curriculum_at_gpu_scale():
+    cfg = resolve_config("anymal-ladder", preset="paper")
+    assert cfg["device"] == "cuda" and cfg["num_envs"] == 256 and cfg["iterations"] == 3000
+    assert ladder_spec.curriculum_active(cfg["env"])
+    assert cfg["save_interval"] == 100  # levels are handed over at every one of the 30 chunk boundaries
+    ladder_spec.validate_config(cfg["env"])
+    assert not ladder_spec.curriculum_active({**cfg["env"], "split": "test"})
