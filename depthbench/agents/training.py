@@ -117,14 +117,15 @@ def multi_gpu_device(device: str) -> str:
 
 def curriculum_state(env: DepthFeatureWrapper) -> dict[str, Any] | None:
     """The task's curriculum state (plain lists, e.g. anymal-ladder's levels), None for tasks without one."""
-    getter = getattr(env.env, "curriculum_state", None)
+    task = getattr(env.env, "unwrapped", env.env)  # Isaac Lab's VecEnv wrapper holds the task as `unwrapped`
+    getter = getattr(task, "curriculum_state", None)
     return getter() if getter is not None else None
 
 
 def load_curriculum_state(env: DepthFeatureWrapper, state: dict[str, Any] | None) -> None:
     """Hand a curriculum state to the task of a rebuilt (next chunk) or resumed env."""
     if state is not None:
-        env.env.load_curriculum_state(state)
+        getattr(env.env, "unwrapped", env.env).load_curriculum_state(state)
 
 
 def chunk_env_seed(seed: int, iteration: int) -> int:
