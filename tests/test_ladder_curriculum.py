@@ -10,6 +10,7 @@ import torch
 
 from depthbench.agents import training
 from depthbench.agents.config import resolve_config
+from depthbench.agents.evaluation import evaluate_checkpoint
 from depthbench.envs import make_task, task_config
 from depthbench.envs.ladder import spec as ladder_spec
 from depthbench.errors import DepthbenchError
@@ -132,6 +133,13 @@ def test_levels_survive_chunk_rebuilds_and_resume_from_weights_only_checkpoints(
     assert middle["levels"] == [max(int(level) - 3, 0) for level in starts]
     assert full["levels"] == [max(level - 3, 0) for level in middle["levels"]]
     assert resumed == full and max(full["levels"]) > 0
+    # evaluating a curriculum run, even on the train split, samples the task's own ladders (no levels, start 1 m)
+    result = evaluate_checkpoint(
+        tmp_path / "full/checkpoints/model_4.pt", split="train", episodes=8, num_envs=4, show_progress=False
+    )
+    records = result["episode_records"]
+    assert all("curriculum_level" not in r for r in records)
+    assert len({round(r["angle_deg"], 3) for r in records}) == 8  # uniform 70-90 deg, not level 0's 70 deg
 
 
 def test_curriculum_plot_only_for_runs_that_log_levels(tmp_path):
