@@ -40,6 +40,11 @@ Terminations, in this order of precedence:
 Each finished episode reports success, length, angle_deg, rung_radius_mm, rung_spacing_m, width_m, climbed_m and
 failure ("fall" | "collision" | "timeout" | "").
 
+Curriculum (train split, `curriculum.enabled`; spec.curriculum_params / next_levels, docs/ladder.md): each env has a
+level; level 0 is the grid's easiest ladder close to the start, higher levels widen angle and rung radius towards the
+whole grid and move the start back to `ladder.distance_m`; an episode end moves the level up, down or (past the top)
+to a random level, and finished episodes also report the curriculum_level they were played at.
+
 Splits: train samples every ladder and randomizes surface friction, payload (base mass +-5 kg), start pose and joint
 angles; val runs the evaluation grid (angles x rung radii) with training spacing and width, payload and start
 randomization; test runs the grid at the nominal spacing, width and friction from the nominal start. Grid cells are
