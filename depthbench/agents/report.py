@@ -304,9 +304,13 @@ def plot_curriculum(runs: list[tuple[Path, dict[str, Any]]], path: Path) -> bool
             raw = [r.get(key, float("nan")) for r in rows]
             (line,) = ax.plot(iterations, raw, alpha=0.2, linewidth=0.8)
             ax.plot(iterations, rolling_mean(raw, episodes, window), color=line.get_color(), label=label)
-    note = "episodes ending in the iteration; episode-weighted mean over 2% of the iterations"
-    axes[0].set(xlabel="iteration", ylabel="mean curriculum level (0 = easiest)", title=f"Curriculum level\n({note})")
-    axes[1].set(xlabel="iteration", ylabel="climbed m (highest base height - start)", title=f"Climbed\n({note})")
+    top = max(r["curriculum_level"] for _, rows in curves for r in rows)
+    axes[0].set(xlabel="iteration", ylabel="mean curriculum level (0 = easiest)", title="Curriculum level")
+    axes[0].set_ylim(-0.2, max(top, 1.0) + 0.2)
+    axes[1].set(xlabel="iteration", ylabel="climbed m (highest base height - spawn)", title="Climbed")
+    fig.suptitle(
+        "episodes ending in each iteration (faint); episode-weighted mean over 2% of the iterations", fontsize=9
+    )
     axes[1].legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
