@@ -137,6 +137,8 @@ def evaluate_checkpoint(
     cfg = with_device(meta["config"], device)
     if engine is not None:
         cfg["engine"] = engine
+    if "curriculum" in cfg["env"]:  # training curricula shape training only: every split evaluates the task itself
+        cfg = {**cfg, "env": {**cfg["env"], "curriculum": {**cfg["env"]["curriculum"], "enabled": False}}}
     if deterministic is None:
         deterministic = cfg["eval"]["student_deterministic" if meta["kind"] == "distillation" else "deterministic"]
     eval_cfg = {**cfg["eval"], "deterministic": deterministic}

@@ -274,6 +274,50 @@ def plot_learning_curves(runs: list[tuple[Path, dict[str, Any]]], path: Path) ->
     return True
 
 
+def plot_curriculum(runs: list[tuple[Path, dict[str, Any]]], path: Path) -> bool:
+    """Mean curriculum level and climbed metres of the training episodes per iteration (anymal-ladder), for the runs
+    whose progress rows carry them; False (no file) when none does."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = []
+    for run_dir, manifest in runs:
+        progress = run_dir / "progress.jsonl"
+        rows = (
+            [json.loads(line) for line in progress.read_text().splitlines() if line.strip()]
+            if progress.is_file()
+            else []
+        )
+        rows = [r for r in rows if "curriculum_level" in r]
+        if rows:
+            curves.append((f"{run_dir.name}: {manifest['task']} {manifest['kind']} s{manifest['seed']}", rows))
+    if not curves:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    for label, rows in curves:
+        iterations = [r["iteration"] for r in rows]
+        episodes = [r.get("episodes", 0) for r in rows]
+        window = max(1, len(rows) // 50)
+        for ax, key in ((axes[0], "curriculum_level"), (axes[1], "climbed_m")):
+            raw = [r.get(key, float("nan")) for r in rows]
+            (line,) = ax.plot(iterations, raw, alpha=0.2, linewidth=0.8)
+            ax.plot(iterations, rolling_mean(raw, episodes, window), color=line.get_color(), label=label)
+    top = max(r["curriculum_level"] for _, rows in curves for r in rows)
+    axes[0].set(xlabel="iteration", ylabel="mean curriculum level (0 = easiest)", title="Curriculum level")
+    axes[0].set_ylim(-0.2, max(top, 1.0) + 0.2)
+    axes[1].set(xlabel="iteration", ylabel="climbed m (highest base height - spawn)", title="Climbed")
+    fig.suptitle(
+        "episodes ending in each iteration (faint); episode-weighted mean over 2% of the iterations", fontsize=9
+    )
+    axes[1].legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def plot_ablation_heatmap(ablation: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -312,7 +356,7 @@ def plot_ablation_heatmap(ablation: dict[str, Any], path: Path) -> None:
 
 
 def plot_ladder_grid(data: dict[str, Any], path: Path) -> bool:
-    """SR per (angle, rung radius) cell of a ladder evaluation."""
+    """SR per (angle, rung radius) cell of a ladder evaluation, and the mean climbed metres per cell beside it."""
     groups = [g for g in data["groups"] if {"angle_deg", "rung_radius_mm"} <= set(g["key"])]
     if not groups:
         return False
@@ -324,33 +368,40 @@ def plot_ladder_grid(data: dict[str, Any], path: Path) -> bool:
 
     angles = sorted({float(g["key"]["angle_deg"]) for g in groups})
     radii = sorted({float(g["key"]["rung_radius_mm"]) for g in groups})
-    grid = np.full((len(angles), len(radii)), np.nan)
-    for g in groups:
-        grid[angles.index(float(g["key"]["angle_deg"])), radii.index(float(g["key"]["rung_radius_mm"]))] = g["metrics"][
-            "success_rate"
-        ]["mean"]
-    fig, ax = plt.subplots(figsize=(1.5 + 0.9 * len(radii), 1.5 + 0.7 * len(angles)))
-    image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", origin="lower", aspect="auto")
-    ax.set_xticks(range(len(radii)), [f"{r:g}" for r in radii])
-    ax.set_yticks(range(len(angles)), [f"{a:g}" for a in angles])
-    ax.set(
-        xlabel="rung radius (mm)",
-        ylabel="ladder angle (deg)",
-        title=f"ladder SR: {data['encoder']['label']}, eval noise {data['eval_noise']}",
+    panels = [("success_rate", "SR", (0.0, 1.0))]
+    if all("climbed_m" in g["metrics"] for g in groups):
+        top = max(g["metrics"]["climbed_m"]["mean"] for g in groups)
+        panels.append(("climbed_m", "climbed m", (0.0, max(top, 0.1))))
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(len(panels) * (1.5 + 0.9 * len(radii)), 1.5 + 0.7 * len(angles)), squeeze=False
     )
-    for i in range(len(angles)):
-        for j in range(len(radii)):
-            if not np.isnan(grid[i, j]):
-                ax.text(
-                    j,
-                    i,
-                    f"{grid[i, j]:.2f}",
-                    ha="center",
-                    va="center",
-                    color="white" if grid[i, j] < 0.5 else "black",
-                    fontsize=8,
-                )
-    fig.colorbar(image, ax=ax, label="SR")
+    for ax, (metric, name, (low, high)) in zip(axes[0], panels, strict=True):
+        grid = np.full((len(angles), len(radii)), np.nan)
+        for g in groups:
+            cell = angles.index(float(g["key"]["angle_deg"])), radii.index(float(g["key"]["rung_radius_mm"]))
+            grid[cell] = g["metrics"][metric]["mean"]
+        image = ax.imshow(grid, vmin=low, vmax=high, cmap="viridis", origin="lower", aspect="auto")
+        ax.set_xticks(range(len(radii)), [f"{r:g}" for r in radii])
+        ax.set_yticks(range(len(angles)), [f"{a:g}" for a in angles])
+        ax.set(
+            xlabel="rung radius (mm)",
+            ylabel="ladder angle (deg)",
+            title=f"ladder {name}: {data['encoder']['label']}, eval noise {data['eval_noise']}",
+        )
+        for i in range(len(angles)):
+            for j in range(len(radii)):
+                if not np.isnan(grid[i, j]):
+                    light = grid[i, j] < (low + high) / 2
+                    ax.text(
+                        j,
+                        i,
+                        f"{grid[i, j]:.2f}",
+                        ha="center",
+                        va="center",
+                        color="white" if light else "black",
+                        fontsize=8,
+                    )
+        fig.colorbar(image, ax=ax, label=name)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -378,6 +429,8 @@ def build_report(runs_dir: str | Path, out: str | Path | None = None) -> dict[st
     images = []
     if plot_learning_curves(found["runs"], out / "learning_curves.png"):
         images.append("learning_curves.png")
+    if plot_curriculum(found["runs"], out / "curriculum.png"):
+        images.append("curriculum.png")
     abl_rows: list[dict[str, Any]] = []
     for index, (_, ablation) in enumerate(found["ablations"]):
         abl_rows += ablation_rows(ablation)

@@ -115,6 +115,19 @@ def multi_gpu_device(device: str) -> str:
     return f"cuda:{local_rank}"
 
 
+def curriculum_state(env: DepthFeatureWrapper) -> dict[str, Any] | None:
+    """The task's curriculum state (plain lists, e.g. anymal-ladder's levels), None for tasks without one."""
+    task = getattr(env.env, "unwrapped", env.env)  # Isaac Lab's VecEnv wrapper holds the task as `unwrapped`
+    getter = getattr(task, "curriculum_state", None)
+    return getter() if getter is not None else None
+
+
+def load_curriculum_state(env: DepthFeatureWrapper, state: dict[str, Any] | None) -> None:
+    """Hand a curriculum state to the task of a rebuilt (next chunk) or resumed env."""
+    if state is not None:
+        getattr(env.env, "unwrapped", env.env).load_curriculum_state(state)
+
+
 def chunk_env_seed(seed: int, iteration: int) -> int:
     """Env seed of the chunk starting at `iteration`: distinct per chunk, the same in a resumed and an unkilled run."""
     return seed * 1_000_003 + iteration
@@ -151,6 +164,9 @@ class _ProgressLogger(Logger):
         if self.finished:
             row["train_success_rate"] = float(np.mean([float(ep.get("success", 0.0)) for ep in self.finished]))
             row["episodes"] = len(self.finished)
+            for key in ("curriculum_level", "climbed_m"):  # the tasks that report them (anymal-ladder)
+                if all(key in ep for ep in self.finished):
+                    row[key] = float(np.mean([float(ep[key]) for ep in self.finished]))
         row.update({f"loss_{k}": float(v) for k, v in kwargs["loss_dict"].items()})
         row["learning_rate"] = float(kwargs["learning_rate"])
         row["iteration_time_s"] = collect_time + learn_time
@@ -169,6 +185,8 @@ class _ProgressLogger(Logger):
         postfix = {"reward": f"{row.get('mean_reward', float('nan')):.2f}", "fps": f"{row['env_steps_per_s']:.0f}"}
         if "train_success_rate" in row:
             postfix["SR"] = f"{row['train_success_rate']:.2f}"
+        if "curriculum_level" in row:
+            postfix["level"] = f"{row['curriculum_level']:.1f}"
         self.bar.set_postfix(postfix)
 
     def state(self) -> dict[str, Any]:
@@ -398,6 +416,7 @@ def train(
             seed_everything(rank_seed + done)
             noise_generator.manual_seed(rank_seed + done)
         logger.load_state(data["depthbench"]["logger"])
+        curriculum = data["depthbench"].get("curriculum")
         logger.tot_timesteps = done * runner.cfg["num_steps_per_env"] * env.num_envs
         bar.update(done)
         manifest = json.loads(manifest_path.read_text())
@@ -407,6 +426,8 @@ def train(
         manifest["status"] = "running"
         write_json_atomic(manifest_path, manifest)
 
+    if start_ckpt is None:
+        curriculum = curriculum_state(env)
     started = time.perf_counter()
     while done < total:
         if (done > 0 or start_ckpt is not None) and cfg.get("engine") == "isaaclab":
@@ -415,6 +436,8 @@ def train(
             # episode stream as an uninterrupted one (docs/isaaclab.md, "Resume").
             if done > 0:
                 env.env.reset(seed=chunk_env_seed(rank_seed, done))
+            if start_ckpt is not None and done == int(data["iter"]):
+                load_curriculum_state(env, curriculum)
         elif done > 0 or start_ckpt is not None:
             env = setup.make_env(
                 seed=chunk_env_seed(rank_seed, done),
@@ -423,6 +446,7 @@ def train(
                 num_envs=cfg["num_envs"],
                 generator=noise_generator,
             )
+            load_curriculum_state(env, curriculum)  # the levels the previous chunk (or the checkpoint) ended with
             runner.env = env
         _reset_chunk_state(runner, logger)
         chunk = min(int(cfg["save_interval"]), total - done)
@@ -430,6 +454,7 @@ def train(
         with contextlib.redirect_stdout(io.StringIO()):
             runner.learn(num_learning_iterations=chunk)
         done += chunk
+        curriculum = curriculum_state(env)
         path = run_dir / CHECKPOINTS / f"model_{done}.pt"
         manifest.update(iterations_done=done, checkpoint=str(path))
         if primary:
@@ -490,6 +515,7 @@ def _save(
         "frozen_encoder_state": setup.frozen_encoder_state(),
         "rng": rng_state(noise_generator),
         "logger": logger.state(),
+        "curriculum": curriculum_state(runner.env),
     }
     torch_save_atomic(data, path)
 

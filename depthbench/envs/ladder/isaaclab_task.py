@@ -150,6 +150,9 @@ class IsaacLadderEnv(DirectRLEnv):
         self.split = depthbench["split"]
         self._rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(self.num_envs)]
         self._episode_index = np.zeros(self.num_envs, dtype=np.int64)
+        self.curriculum = spec.curriculum_active(depthbench)  # the MuJoCo binding's levels and rule (spec.py)
+        n = self.num_envs
+        self.levels = spec.initial_levels(depthbench, self._rngs) if self.curriculum else np.zeros(n, np.int64)
         self.params: list[LadderParams] = [spec.grid_params(depthbench, 0)] * self.num_envs
         self._bind_ladder_shapes()
         self._show_robot_to_cameras()
@@ -216,7 +219,27 @@ class IsaacLadderEnv(DirectRLEnv):
             self._episode_index[:] = 0
         return super().reset(seed=seed, options=options)
 
+    def curriculum_state(self) -> dict[str, list[int]] | None:
+        """The curriculum levels as plain lists, as the MuJoCo binding's."""
+        return {"levels": [int(level) for level in self.levels]} if self.curriculum else None
+
+    def load_curriculum_state(self, state: dict[str, list[int]] | None) -> None:
+        """Take over a checkpoint's levels and restart every episode at them (as the MuJoCo binding)."""
+        if state is None or not self.curriculum:
+            return
+        levels = np.asarray(state["levels"], dtype=np.int64)
+        top = int(self.task_cfg["curriculum"]["num_levels"]) - 1
+        if levels.shape != (self.num_envs,) or levels.min() < 0 or levels.max() > top:
+            raise DepthbenchError(
+                f"curriculum state holds {levels.size} levels in [{levels.min()}, {levels.max()}] but this env has "
+                f"{self.num_envs} envs and levels 0-{top}; resume with the run's own config"
+            )
+        self.levels = levels
+        self.reset()
+
     def _next_params(self, env_id: int) -> LadderParams:
+        if self.curriculum:
+            return spec.curriculum_params(self.task_cfg, int(self.levels[env_id]), self._rngs[env_id])
         if self.split == "train":
             return spec.sample_params(self.task_cfg, self._rngs[env_id])
         cell = env_id + self.num_envs * int(self._episode_index[env_id])
@@ -371,6 +394,15 @@ class IsaacLadderEnv(DirectRLEnv):
                         "failure": "fall" if fall else "collision" if collision else "timeout" if timeout else "",
                     }
                 )
+                if self.curriculum:
+                    finished[-1]["curriculum_level"] = int(self.levels[i])
+                    self.levels[i] = spec.next_levels(
+                        self.levels[i : i + 1],
+                        np.array([finished[-1]["climbed_m"]]),
+                        np.array([finished[-1]["success"] > 0]),
+                        self.task_cfg,
+                        self._rngs[i],
+                    )[0]
             self._episode_index[ids] += 1
         self.extras["finished_episodes"] = finished
         if finished:
@@ -379,6 +411,8 @@ class IsaacLadderEnv(DirectRLEnv):
             log["/ladder/climbed_m"] = float(np.mean([e["climbed_m"] for e in finished]))
             for failure in ("fall", "collision", "timeout"):
                 log[f"/ladder/{failure}"] = float(np.mean([e["failure"] == failure for e in finished]))
+            if self.curriculum:
+                log["/ladder/curriculum_level"] = float(np.mean(self.levels))
         super()._reset_idx(env_ids)
         randomization = self.task_cfg["randomization"]
         n = len(ids)

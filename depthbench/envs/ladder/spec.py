@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -179,6 +179,84 @@ def grid_params(cfg: dict[str, Any], cell: int) -> LadderParams:
     )
 
 
+# ------------------------------------------------------------------------------------------------ curriculum
+# Terrain-style curriculum for training (Rudin et al. 2022, "Learning to walk in minutes", arXiv 2109.11978; Isaac
+# Lab's `terrain_levels_vel`): every env has a level; at each of its episode ends the level goes up by one when the
+# base climbed more than `up_fraction` of the platform height or reached the platform, down by one when it climbed
+# less than `down_fraction`, and an env that solves the top level is resampled at a uniformly random level (as
+# legged-gym does, so that solved envs keep rehearsing every level). Written here with numpy because the rule is a
+# few lines of arithmetic on the level array, and engine-free so that every engine binding applies the same rule.
+
+
+def curriculum_active(cfg: dict[str, Any]) -> bool:
+    """The curriculum shapes the train split only: val and test always run the evaluation grid."""
+    return cfg["split"] == "train" and bool(cfg["curriculum"]["enabled"])
+
+
+def initial_levels(cfg: dict[str, Any], rngs: list[np.random.Generator]) -> np.ndarray:
+    """Start level of each env (one generator per env): uniform over [0, curriculum.initial_max_level]."""
+    top = int(cfg["curriculum"]["initial_max_level"])
+    return np.array([int(rng.integers(0, top + 1)) for rng in rngs], dtype=np.int64)
+
+
+def next_levels(
+    levels: np.ndarray,
+    climbed_m: np.ndarray,
+    success: np.ndarray,
+    cfg: dict[str, Any],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Levels after the episodes that just ended in envs at `levels` (climbed_m: highest base height above the start,
+    success: reached the platform)."""
+    curriculum = cfg["curriculum"]
+    num_levels = int(curriculum["num_levels"])
+    fraction = np.asarray(climbed_m, dtype=np.float64) / float(cfg["ladder"]["height_m"])
+    up = np.asarray(success, dtype=bool) | (fraction > float(curriculum["up_fraction"]))
+    down = (fraction < float(curriculum["down_fraction"])) & ~up
+    new = np.maximum(np.asarray(levels, dtype=np.int64) + up - down, 0)
+    solved_top = new >= num_levels
+    new[solved_top] = rng.integers(0, num_levels, int(solved_top.sum()))
+    return new
+
+
+def curriculum_params(cfg: dict[str, Any], level: int, rng: np.random.Generator) -> LadderParams:
+    """A training ladder at curriculum `level`: level 0 is the evaluation grid's easiest cell (flattest angle,
+    thickest rungs) with the start `curriculum.distance_m_range[0]` from the ladder; with each level the sampled
+    angle and radius ranges widen linearly towards the grid's hardest cell and the start moves back, so the top
+    level samples the whole grid range from the task's nominal start distance. Spacing, width and friction are
+    sampled from the training ranges at every level."""
+    ladder, curriculum = cfg["ladder"], cfg["curriculum"]
+    difficulty = level / (int(curriculum["num_levels"]) - 1)
+    easy_angle, hard_angle = min(ladder["eval_angles_deg"]), max(ladder["eval_angles_deg"])
+    easy_radius, hard_radius = max(ladder["eval_rung_radii_mm"]), min(ladder["eval_rung_radii_mm"])
+    near_m, far_m = curriculum["distance_m_range"]
+    sampled = sample_params(cfg, rng)
+    return replace(
+        sampled,
+        angle_deg=float(easy_angle + difficulty * (hard_angle - easy_angle) * rng.uniform()),
+        rung_radius_m=float(easy_radius + difficulty * (hard_radius - easy_radius) * rng.uniform()) / 1000.0,
+        distance_m=float(near_m + difficulty * (far_m - near_m)),
+    )
+
+
+def _validate_curriculum(cfg: dict[str, Any]) -> None:
+    curriculum = cfg["curriculum"]
+    num_levels = curriculum["num_levels"]
+    if not isinstance(num_levels, int) or num_levels < 2:
+        raise DepthbenchError(f"curriculum.num_levels must be an integer >= 2, got {num_levels}")
+    top = curriculum["initial_max_level"]
+    if not isinstance(top, int) or not 0 <= top < num_levels:
+        raise DepthbenchError(f"curriculum.initial_max_level must be an integer in [0, {num_levels - 1}], got {top}")
+    down, up = float(curriculum["down_fraction"]), float(curriculum["up_fraction"])
+    if not 0.0 <= down < up <= 1.0:
+        raise DepthbenchError(
+            f"curriculum fractions must satisfy 0 <= down_fraction < up_fraction <= 1, got {down} and {up}"
+        )
+    distance = curriculum["distance_m_range"]
+    if not (isinstance(distance, list | tuple) and len(distance) == 2 and distance[0] <= distance[1]):
+        raise DepthbenchError(f"curriculum.distance_m_range must be [near, far] with near <= far, got {distance}")
+
+
 def validate_config(cfg: dict[str, Any]) -> None:
     """Check every ladder the config can produce: the corners of the training ranges and the evaluation grid."""
     if cfg["split"] not in SPLITS:
@@ -200,6 +278,11 @@ def validate_config(cfg: dict[str, Any]) -> None:
         raise DepthbenchError("ladder.eval_angles_deg and ladder.eval_rung_radii_mm must not be empty")
     for cell in range(len(ladder["eval_angles_deg"]) * len(ladder["eval_rung_radii_mm"])):
         grid_params(cfg, cell).validate()
+    _validate_curriculum(cfg)
+    for level in (0, int(cfg["curriculum"]["num_levels"]) - 1):  # the curriculum's extremes (its ranges are convex)
+        probe = curriculum_params(cfg, level, np.random.default_rng(0))
+        for distance_m in cfg["curriculum"]["distance_m_range"]:
+            replace(probe, distance_m=float(distance_m)).validate()
     for camera in depth_cameras(cfg):
         camera.validate()
 

@@ -40,6 +40,11 @@ Terminations, in this order of precedence:
 Each finished episode reports success, length, angle_deg, rung_radius_mm, rung_spacing_m, width_m, climbed_m and
 failure ("fall" | "collision" | "timeout" | "").
 
+Curriculum (train split, `curriculum.enabled`; spec.curriculum_params / next_levels, docs/ladder.md): each env has a
+level; level 0 is the grid's easiest ladder close to the start, higher levels widen angle and rung radius towards the
+whole grid and move the start back to `ladder.distance_m`; an episode end moves the level up, down or (past the top)
+to a random level, and finished episodes also report the curriculum_level they were played at.
+
 Splits: train samples every ladder and randomizes surface friction, payload (base mass +-5 kg), start pose and joint
 angles; val runs the evaluation grid (angles x rung radii) with training spacing and width, payload and start
 randomization; test runs the grid at the nominal spacing, width and friction from the nominal start. Grid cells are
@@ -92,6 +97,10 @@ class LadderTask(VecEnv):
         self.max_episode_length = int(math.ceil(float(cfg["episode_length_s"]) / self.step_dt))
         self.rung_slots = ladder_spec.rung_slots(cfg)
         self._seed(seed)
+        self.curriculum = ladder_spec.curriculum_active(cfg)
+        # Curriculum level per env (docs/ladder.md); kept across re-seeding, carried across env rebuilds and resumes
+        # by the training loop through curriculum_state / load_curriculum_state.
+        self.levels = ladder_spec.initial_levels(cfg, self._rngs) if self.curriculum else np.zeros(num_envs, np.int64)
         self.params = [ladder_spec.grid_params(cfg, 0)] * num_envs  # replaced by every env's first reset below
         self.engine = BatchedMujoco(
             build_spec(self.params[0], cfg, self.rung_slots),
@@ -133,6 +142,8 @@ class LadderTask(VecEnv):
 
     def _next_params(self, env_id: int) -> LadderParams:
         """Ladder of env `env_id`'s next episode: sampled (train), or its next evaluation grid cell (val/test)."""
+        if self.curriculum:
+            return ladder_spec.curriculum_params(self.cfg, int(self.levels[env_id]), self._rngs[env_id])
         if self.split == "train":
             return ladder_spec.sample_params(self.cfg, self._rngs[env_id])
         cell = env_id + self.num_envs * int(self._episode_index[env_id])
@@ -184,6 +195,25 @@ class LadderTask(VecEnv):
         self.actions[ids] = 0.0
         self.last_actions[ids] = 0.0
         self.episode_length_buf[torch.as_tensor(ids, device=self.device)] = 0
+
+    def curriculum_state(self) -> dict[str, list[int]] | None:
+        """The curriculum levels as plain lists (checkpoints store them; they load with weights_only=True)."""
+        return {"levels": [int(level) for level in self.levels]} if self.curriculum else None
+
+    def load_curriculum_state(self, state: dict[str, list[int]] | None) -> None:
+        """Take over the levels of an earlier env of the same run (the previous chunk or a checkpoint) and restart
+        every episode at them; None (no curriculum) leaves the env as it is."""
+        if state is None or not self.curriculum:
+            return
+        levels = np.asarray(state["levels"], dtype=np.int64)
+        top = int(self.cfg["curriculum"]["num_levels"]) - 1
+        if levels.shape != (self.num_envs,) or levels.min() < 0 or levels.max() > top:
+            raise DepthbenchError(
+                f"curriculum state holds {levels.size} levels in [{levels.min()}, {levels.max()}] but this env has "
+                f"{self.num_envs} envs and levels 0-{top}; resume with the run's own config"
+            )
+        self.levels = levels
+        self.reset()
 
     def reset(self, seed: int | None = None) -> TensorDict:
         """Start new episodes in every env (re-seeding first when `seed` is given)."""
@@ -318,11 +348,22 @@ class LadderTask(VecEnv):
                     "failure": failure,
                 }
             )
+            if self.curriculum:
+                finished[-1]["curriculum_level"] = int(self.levels[i])
+                self.levels[i] = ladder_spec.next_levels(
+                    self.levels[i : i + 1],
+                    np.array([finished[-1]["climbed_m"]]),
+                    success[i : i + 1],
+                    self.cfg,
+                    self._rngs[i],
+                )[0]
         done_ids = np.flatnonzero(done)
         self._episode_index[done_ids] += 1
         self._reset_envs(done_ids)
         self._obs = self._observations()
         log = {f"/reward/{name}": float(np.mean(value)) for name, value in terms.items()}
+        if self.curriculum:
+            log["/ladder/curriculum_level"] = float(np.mean(self.levels))
         if finished:  # outcome rates over the episodes that ended in this step
             log["/ladder/success"] = float(np.mean([e["success"] for e in finished]))
             log["/ladder/climbed_m"] = float(np.mean([e["climbed_m"] for e in finished]))
