@@ -226,7 +226,13 @@ def test_pretrain_resumes_exactly_and_its_encoder_loads_strictly(dataset_dir, tm
     encoder = create("vit-t14", weights=str(tmp_path / "full" / "encoder.pth"))
     assert "[depthbench pretrain vit-t14" in encoder.weights_provenance
     assert "not official DeFM" in encoder.weights_provenance
-    torch.load(tmp_path / "full" / "checkpoints" / "pretrain_4.pt", weights_only=True)
+    state = torch.load(tmp_path / "full" / "checkpoints" / "pretrain_4.pt", weights_only=True)["model"]
+    torch.manual_seed(0)  # the run's initial weights: seed 0, then create(arch), as pretrain() builds them
+    initial = dict(create("vit-t14").backbone.named_parameters())
+    moved = [name for name, p in initial.items() if not torch.equal(state[f"student.{name}"], p)]
+    # the backbone itself trains, not only the heads (create() returns frozen encoders: a student built with it
+    # once left every backbone weight at its initial value while the loss still fell through the heads)
+    assert len(moved) == len(initial), sorted(set(initial) - set(moved))[:5]
 
 
 def test_distilled_cnn_loads_strictly_into_its_registered_encoder(dataset_dir, tmp_path):
@@ -255,6 +261,12 @@ def test_distilled_cnn_loads_strictly_into_its_registered_encoder(dataset_dir, t
     )
     encoder = create("defm-efficientnet-b0", weights=str(tmp_path / "cnn" / "encoder.pth"))
     assert "distilled from vit-t14" in encoder.weights_provenance
+    torch.manual_seed(0)  # distill_encoder's initial student: seed 0, the teacher built first, then the student
+    create("vit-t14", weights=str(tmp_path / "vit" / "encoder.pth"))
+    initial = dict(create("defm-efficientnet-b0").backbone.named_parameters())
+    trained = dict(encoder.backbone.named_parameters())
+    moved = [name for name, p in initial.items() if not torch.equal(trained[name], p)]
+    assert len(moved) > 0.9 * len(initial)  # the student CNN trains (not only the projections)
     rows = [json.loads(line) for line in (tmp_path / "cnn" / "progress.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and all(0 <= r["global"] <= 2 and 0 <= r["dense"] <= 2 for r in rows)  # 1 - cos
 

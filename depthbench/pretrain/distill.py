@@ -93,7 +93,7 @@ def distill_encoder(
     teacher_net = teacher_encoder.backbone.eval()
     if len(teacher_net.dense_channels) != 1:
         raise DepthbenchError(f"--teacher {teacher} must be a ViT (one patch-token map), not a CNN")
-    student_net = create(student).backbone
+    student_net = create(student, mode="finetune").backbone  # create() freezes by default
     if len(student_net.dense_channels) < 2:
         raise DepthbenchError(f"--student {student} must be a DeFM CNN with a BiFPN (e.g. defm-resnet18)")
     projections = Projections(student_net.global_dim, list(student_net.dense_channels), teacher_net.global_dim)

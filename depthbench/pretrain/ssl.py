@@ -273,7 +273,7 @@ def pretrain(
         raise DepthbenchError(f"{out} already holds a pretraining run; pass --resume or choose another --out")
     dataset = DepthDataset(data)
     torch.manual_seed(int(cfg["seed"]))  # the initial weights too: a run is a function of its config
-    backbone = create(arch).backbone
+    backbone = create(arch, mode="finetune").backbone  # create() freezes by default: the student must train
     if not hasattr(backbone, "patch_size") or not hasattr(backbone, "mask_token"):
         raise DepthbenchError(f"{arch} is not a ViT with a mask token; pretrain a DeFM-layout ViT (e.g. vit-t14)")
     patch = backbone.patch_size
