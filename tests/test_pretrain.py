@@ -332,17 +332,23 @@ def test_probe_cv_recovers_the_known_r2_and_accuracy():
     groups = np.arange(4000) % 40
     # signal variance 1 + 1 + 1 = 3, noise variance 1: the best linear probe's R^2 is 3 / 4
     y = x @ np.array([[1.0], [1.0], [-1.0]]) + rng.normal(size=(4000, 1))
-    result = probe.linear_probe(x[:3000], y[:3000], groups[:3000], x[3000:], y[3000:], kind="r2")
-    assert result["score"] == pytest.approx(0.75, abs=0.03)  # sampling error of R^2 on 1000 frames ~ 0.01
-    assert result["ridge"] <= 1e-2  # 3 features, 3000 frames: CV needs no shrinkage
-    noise = probe.linear_probe(x[:3000], rng.normal(size=(3000, 1)), groups[:3000], x[3000:], y[3000:])
-    assert noise["score"] < 0.01 and noise["ridge"] >= 1.0  # pure noise: CV shrinks towards the mean
     labels = (x[:, 0] > 0).astype(int)
-    accuracy = probe.linear_probe(x[:3000], labels[:3000], groups[:3000], x[3000:], labels[3000:], kind="accuracy")
-    assert accuracy["score"] > 0.97  # a linearly separable label
     coin = rng.integers(0, 2, 4000)  # labels independent of x: chance, whatever direction the fit picks
-    chance = probe.linear_probe(x[:3000], coin[:3000], groups[:3000], x[3000:], coin[3000:], kind="accuracy")
-    assert abs(chance["score"] - 0.5) < 0.06  # 1000 test frames: sd 0.016
+    targets = {
+        "linear": ("r2", y[:3000], y[3000:]),
+        "noise": ("r2", rng.normal(size=(3000, 1)), rng.normal(size=(1000, 1))),
+        "sign": ("accuracy", labels[:3000], labels[3000:]),
+        "coin": ("accuracy", coin[:3000], coin[3000:]),
+    }
+    result = probe.linear_probes(x[:3000], groups[:3000], x[3000:], targets)
+    assert result["linear"]["score"] == pytest.approx(0.75, abs=0.03)  # sampling error of R^2, 1000 frames ~0.01
+    assert result["linear"]["ridge"] <= 1e-2  # 3 features, 3000 frames: CV needs no shrinkage
+    assert result["noise"]["score"] < 0.01 and result["noise"]["ridge"] >= 1.0  # pure noise: CV shrinks to the mean
+    assert result["sign"]["score"] > 0.97  # a linearly separable label
+    assert abs(result["coin"]["score"] - 0.5) < 0.06  # chance; 1000 test frames: sd 0.016
+    # each target is probed as if alone: sharing the eigendecomposition changes nothing
+    alone = probe.linear_probes(x[:3000], groups[:3000], x[3000:], {"sign": targets["sign"]})
+    assert alone["sign"]["score"] == result["sign"]["score"]
 
 
 def test_probe_cluster_bootstrap_resamples_whole_trajectories():

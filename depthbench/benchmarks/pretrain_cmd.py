@@ -260,10 +260,7 @@ def _probe(args: argparse.Namespace) -> int:
             "weights_provenance": provenance,
             "features": int(train_x.shape[1]),
         }
-        for target, (kind, train_y, test_y) in targets.items():
-            row[target] = probe.linear_probe(
-                train_x, train_y, train_groups, test_x, test_y, kind=kind, folds=args.folds
-            )
+        row.update(probe.linear_probes(train_x, train_groups, test_x, targets, folds=args.folds))
         rows.append(row)
     console = Console(width=140)
     summary = {}

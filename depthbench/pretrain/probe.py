@@ -128,47 +128,60 @@ def score(kind: str, parts: np.ndarray) -> float:
     return float(1 - ratio if kind == "r2" else ratio)
 
 
-def linear_probe(
+def linear_probes(
     train_x: np.ndarray,
-    train_y: np.ndarray,
     train_groups: np.ndarray,
     test_x: np.ndarray,
-    test_y: np.ndarray,
+    targets: dict[str, tuple[str, np.ndarray, np.ndarray]],
     *,
-    kind: str = "r2",
     folds: int = 3,
     ridges: tuple[float, ...] = RIDGE_GRID,
-) -> dict[str, Any]:
-    """Ridge strength by grouped K-fold CV on the training frames (score pooled over folds), refit on all of them,
-    scored once on the test frames. kind: 'r2' (y: (N, T) targets) or 'accuracy' (y: (N,) integer labels)."""
-    if kind not in ("r2", "accuracy"):
-        raise DepthbenchError(f"probe kind must be r2 or accuracy, got {kind!r}")
+) -> dict[str, dict[str, Any]]:
+    """Probe every target {name: (kind, train_y, test_y)} on the same features: per target, the ridge strength with
+    the best grouped K-fold CV score on the training frames (pooled over folds), refit on all of them, scored once
+    on the test frames. kind 'r2': y (N, T) values; 'accuracy': y (N,) integer labels. The targets share each
+    fold's eigendecomposition (the expensive part)."""
     groups = np.unique(train_groups)
     if len(train_x) < 10 or len(test_x) < 2 or len(groups) < folds:
         raise DepthbenchError(
             f"a probe needs >= 10 training frames in >= {folds} trajectories and >= 2 test frames "
             f"(got {len(train_x)} frames in {len(groups)} trajectories, {len(test_x)} test frames)"
         )
-    if kind == "accuracy":
-        classes = int(max(train_y.max(), test_y.max())) + 1
-        train_y, test_y = _one_hot(train_y, classes), _one_hot(test_y, classes)
-    sums = np.zeros((len(ridges), 2))
+    columns, train_cols, test_cols, start = {}, [], [], 0
+    for name, (kind, train_y, test_y) in targets.items():
+        if kind not in ("r2", "accuracy"):
+            raise DepthbenchError(f"probe kind must be r2 or accuracy, got {kind!r} for {name}")
+        if kind == "accuracy":
+            classes = int(max(train_y.max(), test_y.max())) + 1
+            train_y, test_y = _one_hot(train_y, classes), _one_hot(test_y, classes)
+        train_cols.append(train_y.reshape(len(train_y), -1))
+        test_cols.append(test_y.reshape(len(test_y), -1))
+        columns[name] = slice(start, start + train_cols[-1].shape[1])
+        start += train_cols[-1].shape[1]
+    train_y, test_y = np.concatenate(train_cols, 1), np.concatenate(test_cols, 1)
+    sums = {name: np.zeros((len(ridges), 2)) for name in targets}
     for fold in np.array_split(groups, folds):
         held = np.isin(train_groups, fold)
         predictions = ridge_predictions(train_x[~held], train_y[~held], train_x[held], ridges)
         y_mean = train_y[~held].mean(0)
-        sums += [_fold_score(kind, train_y[held], p, y_mean) for p in predictions]
-    cv = 1 - sums[:, 0] / sums[:, 1] if kind == "r2" else sums[:, 0] / sums[:, 1]
-    best = int(np.argmax(cv))
-    (prediction,) = ridge_predictions(train_x, train_y, test_x, (ridges[best],))
-    parts = per_frame(kind, test_y, prediction, train_y.mean(0))
-    return {
-        "kind": kind,
-        "score": score(kind, parts),
-        "ridge": ridges[best],
-        "cv_scores": dict(zip(map(str, ridges), map(float, cv), strict=True)),
-        "parts": parts,
-    }
+        for name, cols in columns.items():
+            kind = targets[name][0]
+            sums[name] += [_fold_score(kind, train_y[held][:, cols], p[:, cols], y_mean[cols]) for p in predictions]
+    results = {}
+    for name, cols in columns.items():
+        kind = targets[name][0]
+        cv = 1 - sums[name][:, 0] / sums[name][:, 1] if kind == "r2" else sums[name][:, 0] / sums[name][:, 1]
+        best = int(np.argmax(cv))
+        (prediction,) = ridge_predictions(train_x, train_y[:, cols], test_x, (ridges[best],))
+        parts = per_frame(kind, test_y[:, cols], prediction, train_y[:, cols].mean(0))
+        results[name] = {
+            "kind": kind,
+            "score": score(kind, parts),
+            "ridge": ridges[best],
+            "cv_scores": dict(zip(map(str, ridges), map(float, cv), strict=True)),
+            "parts": parts,
+        }
+    return results
 
 
 def cluster_bootstrap(
