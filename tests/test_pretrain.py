@@ -336,16 +336,21 @@ def test_probe_cv_recovers_the_known_r2_and_accuracy():
     coin = rng.integers(0, 2, 4000)  # labels independent of x: chance, whatever direction the fit picks
     targets = {
         "linear": ("r2", y[:3000], y[3000:]),
-        "noise": ("r2", rng.normal(size=(3000, 1)), rng.normal(size=(1000, 1))),
         "sign": ("accuracy", labels[:3000], labels[3000:]),
         "coin": ("accuracy", coin[:3000], coin[3000:]),
     }
     result = probe.linear_probes(x[:3000], groups[:3000], x[3000:], targets)
     assert result["linear"]["score"] == pytest.approx(0.75, abs=0.03)  # sampling error of R^2, 1000 frames ~0.01
     assert result["linear"]["ridge"] <= 1e-2  # 3 features, 3000 frames: CV needs no shrinkage
-    assert result["noise"]["score"] < 0.01 and result["noise"]["ridge"] >= 1.0  # pure noise: CV shrinks to the mean
     assert result["sign"]["score"] > 0.97  # a linearly separable label
     assert abs(result["coin"]["score"] - 0.5) < 0.06  # chance; 1000 test frames: sd 0.016
+    # pure noise on 300 features from 600 frames: least squares would score R^2 ~ -300/300 on new frames; CV must
+    # shrink to (nearly) the training mean, R^2 ~ 0
+    wide = rng.normal(size=(800, 300))
+    noise = probe.linear_probes(
+        wide[:600], groups[:600], wide[600:], {"noise": ("r2", rng.normal(size=(600, 1)), rng.normal(size=(200, 1)))}
+    )["noise"]
+    assert noise["ridge"] >= 1.0 and -0.05 < noise["score"] < 0.02
     # each target is probed as if alone: sharing the eigendecomposition changes nothing
     alone = probe.linear_probes(x[:3000], groups[:3000], x[3000:], {"sign": targets["sign"]})
     assert alone["sign"]["score"] == result["sign"]["score"]
