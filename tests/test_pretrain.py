@@ -317,13 +317,14 @@ def test_probe_stream_groups_follow_the_collection_order():
 
 def test_probe_ridge_matches_the_normal_equations():
     rng = np.random.default_rng(0)
-    x, y, x_eval = rng.normal(2.0, 3.0, (40, 5)), rng.normal(size=(40, 2)), rng.normal(size=(6, 5))
-    mean, std = x.mean(0), x.std(0) + 1e-8
-    z = (x - mean) / std
-    for ridge, got in zip((0.1, 10.0), probe.ridge_predictions(x, y, x_eval, (0.1, 10.0)), strict=True):
-        w = np.linalg.solve(z.T @ z + ridge * 40 * np.eye(5), z.T @ (y - y.mean(0)))
-        # eigh vs solve take different float paths: agreement to 1e-8 is exact up to rounding
-        np.testing.assert_allclose(got, (x_eval - mean) / std @ w + y.mean(0), atol=1e-8)
+    for n, d in ((40, 5), (6, 30)):  # more frames than features (primal form) and fewer (kernel form)
+        x, y, x_eval = rng.normal(2.0, 3.0, (n, d)), rng.normal(size=(n, 2)), rng.normal(size=(6, d))
+        mean, std = x.mean(0), x.std(0) + 1e-8
+        z = (x - mean) / std
+        for ridge, got in zip((0.1, 10.0), probe.ridge_predictions(x, y, x_eval, (0.1, 10.0)), strict=True):
+            w = np.linalg.solve(z.T @ z + ridge * n * np.eye(d), z.T @ (y - y.mean(0)))
+            # eigh vs solve take different float paths: agreement to 1e-8 is exact up to rounding
+            np.testing.assert_allclose(got, (x_eval - mean) / std @ w + y.mean(0), atol=1e-8)
 
 
 def test_probe_cv_recovers_the_known_r2_and_accuracy():

@@ -98,9 +98,13 @@ def ridge_predictions(
     mean, std = train_x.mean(0), train_x.std(0) + 1e-8
     z, z_eval = (train_x - mean) / std, (eval_x - mean) / std
     y_mean = train_y.mean(0)
-    eigenvalues, vectors = np.linalg.eigh(z.T @ z)
-    projected_y = vectors.T @ (z.T @ (train_y - y_mean))
-    projected_eval = z_eval @ vectors
+    centred = train_y - y_mean
+    if z.shape[0] < z.shape[1]:  # fewer frames than features: the n x n kernel form, same solution
+        eigenvalues, vectors = np.linalg.eigh(z @ z.T)
+        projected_y, projected_eval = vectors.T @ centred, z_eval @ (z.T @ vectors)
+    else:
+        eigenvalues, vectors = np.linalg.eigh(z.T @ z)
+        projected_y, projected_eval = vectors.T @ (z.T @ centred), z_eval @ vectors
     return [projected_eval @ (projected_y / (eigenvalues + r * len(z))[:, None]) + y_mean for r in ridges]
 
 
