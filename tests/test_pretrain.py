@@ -290,19 +290,84 @@ def test_distillation_loss_is_one_minus_cosine():
     assert float(losses["loss"]) == pytest.approx(1 - 1 / math.sqrt(2) + 2.0)
 
 
-def test_probe_targets_ridge_and_paired_bootstrap():
-    depth = np.zeros((1, 1, 2, 4))
-    depth[0, 0] = [[1.0, 3.0, 0.0, 20.0], [2.0, 4.0, 0.0, 5.0]]
-    targets = probe.sector_targets(depth, sectors=2, max_range_m=10.0)
-    np.testing.assert_allclose(targets, np.log1p([[1.0, 5.0]]))  # sector 2: hole -> 10 m, 20 -> 10 m, nearest 5
+def test_probe_sector_grid_and_free_direction_by_hand():
+    depth = np.full((2, 1, 4, 4), 9.0)
+    depth[0, 0] = [
+        [1.0, 3.0, 0.0, 20.0],
+        [2.0, 4.0, np.nan, 5.0],
+        [6.0, 6.0, 7.0, 8.0],
+        [6.0, 0.5, 8.0, 8.0],
+    ]
+    targets = probe.sector_targets(depth, rows=2, cols=2, max_range_m=10.0)
+    # row-major cells: top-left min(1,3,2,4)=1, top-right min(hole->10, 20->10, hole->10, 5)=5, bottom-left 0.5,
+    # bottom-right 7; frame 2 is a flat 9 m wall everywhere
+    np.testing.assert_allclose(targets, np.log1p([[1.0, 5.0, 0.5, 7.0], [9.0, 9.0, 9.0, 9.0]]))
+    # column means (clipped, holes at 10 m): frame 1: (1+2+6+6)/4=3.75, (3+4+6+.5)/4=3.375, (10+10+7+8)/4=8.75,
+    # (10+5+8+8)/4=7.75 -> column 2; frame 2 ties everywhere -> the first column
+    np.testing.assert_array_equal(probe.free_direction(depth, cols=4, max_range_m=10.0), [2, 0])
+
+
+def test_probe_stream_groups_follow_the_collection_order():
+    manifest = {"provenance": {"source": "task", "frames_per_step": 3}}
+    np.testing.assert_array_equal(probe.stream_groups(manifest, 7), [0, 1, 2, 0, 1, 2, 0])
+    np.testing.assert_array_equal(probe.stream_groups({"provenance": {"source": "folder"}}, 3), [0, 1, 2])
+    with pytest.raises(DepthbenchError, match="frames_per_step"):
+        probe.stream_groups({"provenance": {"source": "task"}}, 3)
+
+
+def test_probe_ridge_matches_the_normal_equations():
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(200, 3))
-    y = (x @ np.array([[1.0], [2.0], [-1.0]])) + 0.5
-    result = probe.linear_probe(x[:150], y[:150], x[150:], y[150:])
-    assert result["r2"] > 0.999  # a noise-free linear target
-    noise = probe.linear_probe(x[:150], rng.normal(size=(150, 1)), x[150:], rng.normal(size=(50, 1)))
-    assert noise["r2"] < 0.1
-    low, high = probe.bootstrap_r2(noise["errors"], noise["baseline"])
-    assert low <= noise["r2"] <= high
-    diff = probe.paired_difference(result, noise)
-    assert diff["low"] > 0.5 and diff["difference"] == pytest.approx(result["r2"] - noise["r2"])
+    for n, d in ((40, 5), (6, 30)):  # more frames than features (primal form) and fewer (kernel form)
+        x, y, x_eval = rng.normal(2.0, 3.0, (n, d)), rng.normal(size=(n, 2)), rng.normal(size=(6, d))
+        mean, std = x.mean(0), x.std(0) + 1e-8
+        z = (x - mean) / std
+        for ridge, got in zip((0.1, 10.0), probe.ridge_predictions(x, y, x_eval, (0.1, 10.0)), strict=True):
+            w = np.linalg.solve(z.T @ z + ridge * n * np.eye(d), z.T @ (y - y.mean(0)))
+            # eigh vs solve take different float paths: agreement to 1e-8 is exact up to rounding
+            np.testing.assert_allclose(got, (x_eval - mean) / std @ w + y.mean(0), atol=1e-8)
+
+
+def test_probe_cv_recovers_the_known_r2_and_accuracy():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(4000, 3))
+    groups = np.arange(4000) % 40
+    # signal variance 1 + 1 + 1 = 3, noise variance 1: the best linear probe's R^2 is 3 / 4
+    y = x @ np.array([[1.0], [1.0], [-1.0]]) + rng.normal(size=(4000, 1))
+    labels = (x[:, 0] > 0).astype(int)
+    coin = rng.integers(0, 2, 4000)  # labels independent of x: chance, whatever direction the fit picks
+    targets = {
+        "linear": ("r2", y[:3000], y[3000:]),
+        "sign": ("accuracy", labels[:3000], labels[3000:]),
+        "coin": ("accuracy", coin[:3000], coin[3000:]),
+    }
+    result = probe.linear_probes(x[:3000], groups[:3000], x[3000:], targets)
+    assert result["linear"]["score"] == pytest.approx(0.75, abs=0.03)  # sampling error of R^2, 1000 frames ~0.01
+    assert result["linear"]["ridge"] <= 1e-2  # 3 features, 3000 frames: CV needs no shrinkage
+    assert result["sign"]["score"] > 0.97  # a linearly separable label
+    assert abs(result["coin"]["score"] - 0.5) < 0.06  # chance; 1000 test frames: sd 0.016
+    # pure noise on 300 features from 600 frames: least squares would score R^2 ~ -300/300 on new frames; CV must
+    # shrink to (nearly) the training mean, R^2 ~ 0
+    wide = rng.normal(size=(800, 300))
+    noise = probe.linear_probes(
+        wide[:600], groups[:600], wide[600:], {"noise": ("r2", rng.normal(size=(600, 1)), rng.normal(size=(200, 1)))}
+    )["noise"]
+    assert noise["ridge"] >= 1.0 and -0.05 < noise["score"] < 0.02
+    # each target is probed as if alone: sharing the eigendecomposition changes nothing
+    alone = probe.linear_probes(x[:3000], groups[:3000], x[3000:], {"sign": targets["sign"]})
+    assert alone["sign"]["score"] == result["sign"]["score"]
+
+
+def test_probe_cluster_bootstrap_resamples_whole_trajectories():
+    # 50 trajectories of 10 frames, each entirely right or wrong: the accuracy's standard error is that of 50
+    # clusters, sqrt(.5 * .5 / 50) = 0.071, not the 0.022 of 500 independent frames
+    groups = np.repeat(np.arange(50), 10)
+    correct = np.repeat(np.arange(50) % 2, 10).astype(float)
+    parts = np.stack([correct, np.ones(500)])
+    samples = probe.cluster_bootstrap([parts, parts], ["accuracy", "accuracy"], groups, seed=0, resamples=4000)
+    assert samples[0].std() == pytest.approx(0.0707, rel=0.1)  # bootstrap sd of 4000 resamples: within ~3%
+    np.testing.assert_array_equal(samples[0], samples[1])  # paired: the same draws for every probe
+    low, high = probe.interval(samples[0])
+    assert low < 0.5 < high
+    # R^2 = 1 - sum(err) / sum(base): with err = base / 2 in every frame it is 0.5 in every resample
+    r2_parts = np.stack([np.full(500, 1.0), np.full(500, 2.0)])
+    np.testing.assert_allclose(probe.cluster_bootstrap([r2_parts], ["r2"], groups, resamples=50), 0.5)

@@ -67,20 +67,35 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
     probe = subparsers.add_parser(
         "probe",
-        help="linear probe (nearest return per image sector) of frozen encoders on held-out frames, with 95%% CIs",
+        help="linear probes of frozen encoders: fitted on one dataset, scored on a held-out one, with 95%% CIs",
+        description="Targets (docs/pretrain.md#linear-probe): 'sectors', the nearest return in each cell of a "
+        "ROWS x COLS grid (ridge, R^2), and 'free-direction', the column with the largest mean depth (linear "
+        "classifier, accuracy). Ridge strength by CV over whole trajectories of --train; intervals by a bootstrap "
+        "over trajectories of --test, paired for the differences to the first encoder.",
     )
     probe.add_argument("--train", required=True, help="dataset folder the probe is fitted on")
-    probe.add_argument("--test", required=True, help="held-out dataset folder it is scored on")
+    probe.add_argument("--test", required=True, help="held-out dataset folder it is scored on (other seeds)")
     probe.add_argument(
         "--encoder",
         action="append",
         required=True,
         metavar="NAME[=WEIGHTS]",
-        help="encoder to probe, repeatable; NAME alone is random init (e.g. vit-t14 vit-t14=runs/pt/encoder.pth)",
+        help="encoder to probe, repeatable; NAME alone is random init (e.g. vit-t14 vit-t14=runs/pt/encoder.pth); "
+        "'pixels' is the trivial baseline (log depth pooled to 16x16)",
+    )
+    probe.add_argument(
+        "--init-seeds",
+        default="0",
+        help="comma-separated torch seeds: each random-init encoder is probed once per seed (default 0)",
     )
     probe.add_argument("--frames", type=int, default=5000, help="frames used from each dataset (default 5000)")
-    probe.add_argument("--sectors", type=int, default=4)
+    probe.add_argument("--rows", type=int, default=2, help="sector rows (default 2)")
+    probe.add_argument("--cols", type=int, default=8, help="sector and free-direction columns (default 8)")
+    probe.add_argument("--pool", type=int, default=4, help="dense map pooled to POOL x POOL features (default 4)")
+    probe.add_argument("--folds", type=int, default=3, help="cross-validation folds over trajectories (default 3)")
+    probe.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     probe.add_argument("--out", help="write the results JSON here")
+    probe.add_argument("--no-progress", action="store_true")
     probe.set_defaults(func=_probe)
 
 
@@ -188,66 +203,114 @@ def _distill(args: argparse.Namespace) -> int:
 
 def _probe(args: argparse.Namespace) -> int:
     import numpy as np
+    import torch
     from rich.console import Console
     from rich.table import Table
+    from tqdm import tqdm
 
     from depthbench.agents.config import encoder_label
     from depthbench.agents.training import write_json_atomic
     from depthbench.encoders import create
+    from depthbench.pretrain import probe
     from depthbench.pretrain.dataset import DepthDataset
-    from depthbench.pretrain.probe import (
-        bootstrap_r2,
-        linear_probe,
-        paired_difference,
-        probe_features,
-        sector_targets,
-    )
 
+    try:
+        init_seeds = [int(s) for s in args.init_seeds.split(",")]
+    except ValueError:
+        raise DepthbenchError(f"--init-seeds must be comma-separated integers, got {args.init_seeds!r}") from None
     train, test = DepthDataset(args.train), DepthDataset(args.test)
-    train_depth = train.frames(np.arange(min(args.frames, len(train))))
-    test_depth = test.frames(np.arange(min(args.frames, len(test))))
-    train_y = sector_targets(train_depth, args.sectors)
-    test_y = sector_targets(test_depth, args.sectors)
-    results = []
+    n_train, n_test = min(args.frames, len(train)), min(args.frames, len(test))
+    train_depth, test_depth = train.frames(np.arange(n_train)), test.frames(np.arange(n_test))
+    train_groups = probe.stream_groups(train.manifest, n_train)
+    test_groups = probe.stream_groups(test.manifest, n_test)
+    targets = {
+        "sectors": (
+            "r2",
+            probe.sector_targets(train_depth, args.rows, args.cols),
+            probe.sector_targets(test_depth, args.rows, args.cols),
+        ),
+        "free-direction": (
+            "accuracy",
+            probe.free_direction(train_depth, args.cols),
+            probe.free_direction(test_depth, args.cols),
+        ),
+    }
+    probes = []  # (encoder name, weights or None, init seed or None for loaded weights and pixels)
     for spec in args.encoder:
         name, _, weights = spec.partition("=")
-        encoder = create(name, weights=weights or None)
-        result = linear_probe(
-            probe_features(encoder, train_depth), train_y, probe_features(encoder, test_depth), test_y
+        seeds = init_seeds if not weights and name != "pixels" else [None]
+        probes += [(name, weights or None, seed) for seed in seeds]
+    rows: list[dict[str, Any]] = []
+    for name, weights, seed in tqdm(probes, desc="probe", unit="encoder", disable=args.no_progress):
+        if name == "pixels":
+            label, provenance = "raw pixels (16x16 log depth)", "none"
+            train_x, test_x = probe.pixel_features(train_depth), probe.pixel_features(test_depth)
+        else:
+            if seed is not None:
+                torch.manual_seed(seed)
+            encoder = create(name, weights=weights)
+            label, provenance = encoder_label(name, encoder.weights_provenance), encoder.weights_provenance
+            train_x = probe.probe_features(encoder, train_depth, args.pool)
+            test_x = probe.probe_features(encoder, test_depth, args.pool)
+        row: dict[str, Any] = {
+            "encoder": name,
+            "weights": weights,
+            "init_seed": seed,
+            "label": label,
+            "weights_provenance": provenance,
+            "features": int(train_x.shape[1]),
+        }
+        row.update(probe.linear_probes(train_x, train_groups, test_x, targets, folds=args.folds))
+        rows.append(row)
+    console = Console(width=140)
+    summary = {}
+    for target, (kind, _, test_y) in targets.items():
+        samples = probe.cluster_bootstrap(
+            [row[target]["parts"] for row in rows], [kind] * len(rows), test_groups, seed=args.seed
         )
-        low, high = bootstrap_r2(result["errors"], result["baseline"])
-        results.append(
-            {
-                "encoder": name,
-                "label": encoder_label(name, encoder.weights_provenance),
-                "weights_provenance": encoder.weights_provenance,
-                "r2": result["r2"],
-                "r2_ci": [low, high],
-                "ridge": result["ridge"],
-                "_raw": result,
-            }
+        majority = float(np.mean(test_y == np.bincount(targets[target][1]).argmax())) if kind == "accuracy" else 0.0
+        title = (
+            f"{target}: {'R^2' if kind == 'r2' else 'accuracy'} on {n_test} held-out frames "
+            f"({len(np.unique(test_groups))} trajectories)"
+            + (f"; majority class {majority:.3f}" if kind == "accuracy" else "")
         )
-    table = Table(title=f"linear probe: nearest return per sector ({args.sectors}), R^2 on {len(test_depth)} frames")
-    for column in ("encoder", "R^2 [95% CI]", "vs first [95% CI]"):
-        table.add_column(column)
-    for row in results:
-        diff = paired_difference(row["_raw"], results[0]["_raw"])
-        row["vs_first"] = diff
-        table.add_row(
-            row["label"],
-            f"{row['r2']:.3f} [{row['r2_ci'][0]:.3f}, {row['r2_ci'][1]:.3f}]",
-            f"{diff['difference']:+.3f} [{diff['low']:+.3f}, {diff['high']:+.3f}]",
-        )
-    Console().print(table)
+        table = Table(title=title)
+        for column in ("encoder", "init seed", "score [95% CI]", "vs first [95% CI]", "ridge"):
+            table.add_column(column)
+        for i, row in enumerate(rows):
+            result = row[target]
+            result["ci95"] = probe.interval(samples[i])
+            diff = {"difference": result["score"] - rows[0][target]["score"]}
+            diff["low"], diff["high"] = probe.interval(samples[i] - samples[0])
+            result["vs_first"] = diff
+            table.add_row(
+                row["label"],
+                "-" if row["init_seed"] is None else str(row["init_seed"]),
+                f"{result['score']:.3f} [{result['ci95'][0]:.3f}, {result['ci95'][1]:.3f}]",
+                f"{diff['difference']:+.3f} [{diff['low']:+.3f}, {diff['high']:+.3f}]",
+                f"{result['ridge']:g}",
+            )
+        console.print(table)
+        summary[target] = {"kind": kind, "majority_class_accuracy": majority if kind == "accuracy" else None}
     if args.out:
-        clean = [{k: v for k, v in row.items() if k != "_raw"} for row in results]
+        clean = [
+            {k: ({kk: vv for kk, vv in v.items() if kk != "parts"} if k in targets else v) for k, v in row.items()}
+            for row in rows
+        ]
         write_json_atomic(
             Path(args.out),
             {
                 "train": args.train,
                 "test": args.test,
-                "frames": len(test_depth),
-                "sectors": args.sectors,
+                "train_frames": n_train,
+                "test_frames": n_test,
+                "test_trajectories": len(np.unique(test_groups)),
+                "rows": args.rows,
+                "cols": args.cols,
+                "pool": args.pool,
+                "folds": args.folds,
+                "bootstrap": "95% percentile, 2000 resamples of held-out trajectories, seed " + str(args.seed),
+                "targets": summary,
                 "command": _command(),
                 "results": clean,
             },

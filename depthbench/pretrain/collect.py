@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -50,6 +51,7 @@ def collect_frames(
     gym_env.action_space.seed(seed)
     noise_model = build_noise(noise)
     generator = torch.Generator().manual_seed(seed)
+    obs, _ = gym_env.reset()
     provenance = {
         "source": "task",
         "task": task,
@@ -58,12 +60,14 @@ def collect_frames(
         "num_envs": num_envs,
         "policy": "random actions (the task's gymnasium action space)",
         "every_n_steps": every,
+        # frames written per kept step (envs x cameras), in env order: frame i belongs to stream i % frames_per_step,
+        # one env's trajectory, which `depthbench probe` resamples as a unit
+        "frames_per_step": int(np.prod(obs["depth"].shape[:-2])),
         "noise": noise,
         "overrides": overrides,
         "command": command,
     }
     writer = DepthDatasetWriter(out, provenance)
-    obs, _ = gym_env.reset()
     step = 0
     with tqdm(total=frames, desc=f"collect {task}", unit="frame", disable=not show_progress) as bar:
         while writer.frames < frames:
