@@ -227,14 +227,7 @@ class IsaacLadderEnv(DirectRLEnv):
         """Take over a checkpoint's levels and restart every episode at them (as the MuJoCo binding)."""
         if state is None or not self.curriculum:
             return
-        levels = np.asarray(state["levels"], dtype=np.int64)
-        top = int(self.task_cfg["curriculum"]["num_levels"]) - 1
-        if levels.shape != (self.num_envs,) or levels.min() < 0 or levels.max() > top:
-            raise DepthbenchError(
-                f"curriculum state holds {levels.size} levels in [{levels.min()}, {levels.max()}] but this env has "
-                f"{self.num_envs} envs and levels 0-{top}; resume with the run's own config"
-            )
-        self.levels = levels
+        self.levels = spec.resumed_levels(state, self.num_envs, self.task_cfg)
         self.reset()
 
     def _next_params(self, env_id: int) -> LadderParams:

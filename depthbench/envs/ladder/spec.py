@@ -219,6 +219,18 @@ def next_levels(
     return new
 
 
+def resumed_levels(state: dict[str, list[int]], num_envs: int, cfg: dict[str, Any]) -> np.ndarray:
+    """The levels a checkpoint or the previous chunk handed over, checked against this env (both engines)."""
+    levels = np.asarray(state["levels"], dtype=np.int64)
+    top = int(cfg["curriculum"]["num_levels"]) - 1
+    if levels.shape != (num_envs,) or levels.min() < 0 or levels.max() > top:
+        raise DepthbenchError(
+            f"curriculum state holds {levels.size} levels in [{levels.min()}, {levels.max()}] but this env has "
+            f"{num_envs} envs and levels 0-{top}; resume with the run's own config"
+        )
+    return levels
+
+
 def curriculum_params(cfg: dict[str, Any], level: int, rng: np.random.Generator) -> LadderParams:
     """A training ladder at curriculum `level`: level 0 is the evaluation grid's easiest cell (flattest angle,
     thickest rungs) with the start `curriculum.distance_m_range[0]` from the ladder; with each level the sampled

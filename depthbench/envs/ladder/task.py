@@ -205,14 +205,7 @@ class LadderTask(VecEnv):
         every episode at them; None (no curriculum) leaves the env as it is."""
         if state is None or not self.curriculum:
             return
-        levels = np.asarray(state["levels"], dtype=np.int64)
-        top = int(self.cfg["curriculum"]["num_levels"]) - 1
-        if levels.shape != (self.num_envs,) or levels.min() < 0 or levels.max() > top:
-            raise DepthbenchError(
-                f"curriculum state holds {levels.size} levels in [{levels.min()}, {levels.max()}] but this env has "
-                f"{self.num_envs} envs and levels 0-{top}; resume with the run's own config"
-            )
-        self.levels = levels
+        self.levels = ladder_spec.resumed_levels(state, self.num_envs, self.cfg)
         self.reset()
 
     def reset(self, seed: int | None = None) -> TensorDict:
