@@ -12,3 +12,10 @@ if ! NO_MKDOCS_2_WARNING=1 mkdocs build --strict --site-dir "$site" >"$site.log"
 fi
 echo "docs: mkdocs build --strict passed"
 python -m pytest "$@"
+# The Isaac Lab engine's tests, in their own Python 3.12 environment (created when missing; docs/isaaclab.md).
+# Skip with DEPTHBENCH_SKIP_ISAACLAB=1 for a quick local run; CI runs them.
+if [ "${DEPTHBENCH_SKIP_ISAACLAB:-0}" != 1 ]; then
+  bash scripts/isaaclab_venv.sh
+  DEPTHBENCH_MUJOCO_PYTHON="$PWD/.venv/bin/python" .venv-isaaclab/bin/python -m pytest tests/engine_isaaclab -q \
+    -p no:cacheprovider
+fi
