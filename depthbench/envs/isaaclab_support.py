@@ -222,3 +222,11 @@ def DepthbenchVecEnv(env: Any) -> Any:  # noqa: N802 - a class factory: isaaclab
             return TensorDict(obs, batch_size=[self.num_envs])
 
     return _VecEnv(env)
+
+
+def make_vec_env(env_class: Any, cfg_isaac: Any, seed: int) -> Any:
+    """A built and reset task as an rsl-rl VecEnv (reset(seed) returns the observations, as the MuJoCo bindings')."""
+    cfg_isaac.seed = seed
+    env = env_class(cfg_isaac)
+    env.reset()
+    return DepthbenchVecEnv(env)

@@ -502,12 +502,7 @@ def _foot_offsets() -> np.ndarray:
 
 
 def make_isaaclab_ladder(*, cfg: dict[str, Any], num_envs: int, seed: int, device: str) -> Any:
-    """The task as an rsl-rl VecEnv (Isaac Lab's RslRlVecEnvWrapper; reset(seed) returns the observations, as the
-    MuJoCo binding's)."""
-    from depthbench.envs.isaaclab_support import DepthbenchVecEnv
+    """The task as an rsl-rl VecEnv (Isaac Lab's RslRlVecEnvWrapper)."""
+    from depthbench.envs.isaaclab_support import make_vec_env
 
-    cfg_isaac = env_cfg(cfg, num_envs, device)
-    cfg_isaac.seed = seed
-    env = IsaacLadderEnv(cfg_isaac)
-    env.reset()
-    return DepthbenchVecEnv(env)
+    return make_vec_env(IsaacLadderEnv, env_cfg(cfg, num_envs, device), seed)
