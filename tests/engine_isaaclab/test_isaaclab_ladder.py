@@ -138,3 +138,29 @@ def test_scripted_states_end_episodes_with_success_and_fall_then_autoreset(ladde
     # One step later nothing is reported again.
     _, _, _, extras = ladder_env.step(torch.zeros(2, 12))
     assert extras["finished_episodes"] == []
+
+
+def test_base_pressed_into_a_rung_ends_the_episode_by_the_collision_limit(ladder_env):
+    env = ladder_env.unwrapped
+    ladder_env.reset(seed=0)
+    term = env.task_cfg["termination"]
+    saved = term["collision_limit_s"]
+    term["collision_limit_s"] = env.step_dt  # one policy step of base/thigh contact
+    try:
+        # env 0: base front pressed into its lowest rung, as the MuJoCo test does; env 1: standing at the start.
+        rung = env.params[0].rung_centers()[0]
+        pose = env.robot.data.root_link_pose_w.torch.clone()
+        pose[0, :3] = env.scene.env_origins[0] + torch.tensor([rung[0] - 0.5, 0.0, rung[2]], device=env.device)
+        env.robot.write_root_pose_to_sim_index(root_pose=pose, env_ids=torch.arange(2, device=env.device))
+        env.scene.write_data_to_sim()
+        env.sim.forward()
+        env.scene.update(0.0)
+        _, rewards, dones, extras = ladder_env.step(torch.zeros(2, 12))
+    finally:
+        term["collision_limit_s"] = saved
+    outcomes = {e["env_id"]: e for e in extras["finished_episodes"]}
+    assert dones.tolist() == [True, False]
+    assert outcomes[0]["success"] == 0.0 and outcomes[0]["failure"] == "collision"
+    assert extras["log"]["/ladder/collision"] == 1.0  # of the episodes finished this step
+    # The collision limit ends an episode without the fall's lump sum (configs/tasks/anymal-ladder.yaml).
+    assert rewards[0] > env.task_cfg["rewards"]["termination"] + 10
