@@ -325,41 +325,38 @@ class IsaacLadderEnv(DirectRLEnv):
         return {"policy": policy, "privileged": privileged, "depth": depth}
 
     def _get_dones(self) -> tuple[torch.Tensor, torch.Tensor]:
-        term, success_cfg = self.task_cfg["termination"], self.task_cfg["success"]
         base_pos, rot = self._base()
         self._base_pos = base_pos
         self._touching_count = self._touching(self._collision_sensors).sum(dim=1)
         self._collision_steps += self._touching_count > 0
-        self._max_height.copy_(torch.maximum(self._max_height, base_pos[:, 2]))
-        self._success = (base_pos[:, 0] > self._platform[:, 0] + success_cfg["platform_margin_m"]) & (
-            base_pos[:, 2] > self._platform[:, 1] + success_cfg["height_above_m"]
+        self._outcome = spec.climb_outcome(
+            torch,
+            self.task_cfg,
+            base_pos_m=base_pos,
+            up_z=rot[:, 2, 2],
+            max_height_m=self._max_height,
+            platform_m=self._platform,
+            collision_steps=self._collision_steps,
+            episode_length=self.episode_length_buf,
+            max_episode_length=self.max_episode_length,
+            step_dt_s=self.step_dt,
         )
-        self._fall = (
-            (rot[:, 2, 2] < term["upside_down_cos"])
-            | (base_pos[:, 2] < term["min_base_height_m"])
-            | (base_pos[:, 2] < self._max_height - term["fall_drop_m"])
-        ) & ~self._success
-        limit = int(round(float(term["collision_limit_s"]) / self.step_dt))
-        self._collision = (self._collision_steps >= limit) & ~self._success & ~self._fall
-        self._timeout = (
-            (self.episode_length_buf >= self.max_episode_length) & ~self._success & ~self._fall & ~self._collision
-        )
-        return self._success | self._fall | self._collision, self._timeout
+        self._max_height.copy_(self._outcome["max_height"])
+        return self._outcome["terminated"], self._outcome["time_outs"]
 
     def _get_rewards(self) -> torch.Tensor:
-        weights = self.task_cfg["rewards"]
         goal_distance = (self._goal - self._base_pos).norm(dim=1)
-        torques = self.robot.actuators.applied_effort.torch
-        terms = {
-            "progress": weights["progress"] * (self._goal_distance - goal_distance),
-            "platform": weights["platform"] * self._success.float(),
-            "torques": weights["torques"] * torques.square().sum(dim=1) * self.step_dt,
-            "action_rate": weights["action_rate"]
-            * (self.actions - self.last_actions).square().sum(dim=1)
-            * self.step_dt,
-            "collision": weights["collision"] * self._touching_count * self.step_dt,
-            "termination": weights["termination"] * self._fall.float(),
-        }
+        terms = spec.reward_terms(
+            self.task_cfg,
+            self._outcome,
+            goal_distance_m=goal_distance,
+            previous_goal_distance_m=self._goal_distance,
+            torques_nm=self.robot.actuators.applied_effort.torch,
+            actions=self.actions,
+            last_actions=self.last_actions,
+            touching=self._touching_count,
+            step_dt_s=self.step_dt,
+        )
         self._goal_distance.copy_(goal_distance)
         self.extras["log"] = {f"/reward/{k}": float(v.mean()) for k, v in terms.items()}
         return sum(terms.values())
@@ -370,22 +367,20 @@ class IsaacLadderEnv(DirectRLEnv):
         env_ids = torch.as_tensor(env_ids, device=self.device, dtype=torch.long)
         ids = env_ids.cpu().numpy()
         finished = []
-        if hasattr(self, "_success"):  # an episode ended (not the first reset)
+        if hasattr(self, "_outcome"):  # an episode ended (not the first reset)
+            outcome = {k: self._outcome[k].cpu().numpy() for k in ("success", "fall", "collision", "time_outs")}
             for i in ids:
-                params = self.params[i]
-                fall, collision, timeout = bool(self._fall[i]), bool(self._collision[i]), bool(self._timeout[i])
                 finished.append(
-                    {
-                        "env_id": int(i),
-                        "success": float(self._success[i]),
-                        "length": int(self.episode_length_buf[i]),
-                        "angle_deg": params.angle_deg,
-                        "rung_radius_mm": params.rung_radius_m * 1000.0,
-                        "rung_spacing_m": params.rung_spacing_m,
-                        "width_m": params.width_m,
-                        "climbed_m": float(self._max_height[i] - self._start_height[i]),
-                        "failure": "fall" if fall else "collision" if collision else "timeout" if timeout else "",
-                    }
+                    spec.episode_record(
+                        env_id=i,
+                        params=self.params[i],
+                        success=bool(outcome["success"][i]),
+                        fall=bool(outcome["fall"][i]),
+                        collision=bool(outcome["collision"][i]),
+                        timeout=bool(outcome["time_outs"][i]),
+                        length=int(self.episode_length_buf[i]),
+                        climbed_m=float(self._max_height[i] - self._start_height[i]),
+                    )
                 )
                 if self.curriculum:
                     finished[-1]["curriculum_level"] = int(self.levels[i])
@@ -400,10 +395,7 @@ class IsaacLadderEnv(DirectRLEnv):
         self.extras["finished_episodes"] = finished
         if finished:
             log = self.extras.setdefault("log", {})
-            log["/ladder/success"] = float(np.mean([e["success"] for e in finished]))
-            log["/ladder/climbed_m"] = float(np.mean([e["climbed_m"] for e in finished]))
-            for failure in ("fall", "collision", "timeout"):
-                log[f"/ladder/{failure}"] = float(np.mean([e["failure"] == failure for e in finished]))
+            log.update(spec.outcome_log(finished))
             if self.curriculum:
                 log["/ladder/curriculum_level"] = float(np.mean(self.levels))
         super()._reset_idx(env_ids)

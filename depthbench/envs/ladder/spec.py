@@ -179,6 +179,114 @@ def grid_params(cfg: dict[str, Any], cell: int) -> LadderParams:
     )
 
 
+# ----------------------------------------------------------------------------- per-step outcome and rewards
+# Shared by every engine, written against the operators numpy and torch share (`xp` is either module), so the
+# MuJoCo binding (numpy, float64) and the Isaac Lab binding (torch, on the simulation device) compute the same
+# definitions (task.py's docstring documents them).
+
+
+def climb_outcome(
+    xp: Any,
+    cfg: dict[str, Any],
+    *,
+    base_pos_m: Any,
+    up_z: Any,
+    max_height_m: Any,
+    platform_m: Any,
+    collision_steps: Any,
+    episode_length: Any,
+    max_episode_length: int,
+    step_dt_s: float,
+) -> dict[str, Any]:
+    """One control step's episode state from the base position (N, 3), the z component of the base's up axis (N,),
+    the highest base height so far (N,), the platform's front x and top z (N, 2) and the steps with base or thigh
+    contact so far (N,). Returns max_height, success, fall, collision (the contact limit reached), time_outs and
+    terminated (success, fall or collision)."""
+    term, success_cfg = cfg["termination"], cfg["success"]
+    max_height = xp.maximum(max_height_m, base_pos_m[:, 2])
+    success = (base_pos_m[:, 0] > platform_m[:, 0] + success_cfg["platform_margin_m"]) & (
+        base_pos_m[:, 2] > platform_m[:, 1] + success_cfg["height_above_m"]
+    )
+    fall = (
+        (up_z < term["upside_down_cos"])
+        | (base_pos_m[:, 2] < term["min_base_height_m"])
+        | (base_pos_m[:, 2] < max_height - term["fall_drop_m"])
+    ) & ~success
+    collision_limit = int(round(float(term["collision_limit_s"]) / step_dt_s))
+    collision = (collision_steps >= collision_limit) & ~success & ~fall
+    time_outs = (episode_length >= max_episode_length) & ~success & ~fall & ~collision
+    return {
+        "max_height": max_height,
+        "success": success,
+        "fall": fall,
+        "collision": collision,
+        "time_outs": time_outs,
+        "terminated": success | fall | collision,
+    }
+
+
+def reward_terms(
+    cfg: dict[str, Any],
+    outcome: dict[str, Any],
+    *,
+    goal_distance_m: Any,
+    previous_goal_distance_m: Any,
+    torques_nm: Any,
+    actions: Any,
+    last_actions: Any,
+    touching: Any,
+    step_dt_s: float,
+) -> dict[str, Any]:
+    """The reward terms from `climb_outcome`'s result, the base-to-goal distance now and one step ago (N,), the
+    joint torques (N, 12), the current and previous actions and the number of base/thigh bodies touching (N,)."""
+    weights = cfg["rewards"]
+    return {
+        "progress": weights["progress"] * (previous_goal_distance_m - goal_distance_m),
+        "platform": weights["platform"] * outcome["success"],
+        "torques": weights["torques"] * (torques_nm**2).sum(axis=1) * step_dt_s,
+        "action_rate": weights["action_rate"] * ((actions - last_actions) ** 2).sum(axis=1) * step_dt_s,
+        "collision": weights["collision"] * touching * step_dt_s,
+        "termination": weights["termination"] * outcome["fall"],
+    }
+
+
+def episode_record(
+    *,
+    env_id: int,
+    params: LadderParams,
+    success: bool,
+    fall: bool,
+    collision: bool,
+    timeout: bool,
+    length: int,
+    climbed_m: float,
+) -> dict[str, Any]:
+    """One `finished_episodes` record (failure "" for a success, or for an episode cut short by a reset)."""
+    failure = "fall" if fall else "collision" if collision else "timeout" if timeout else ""
+    return {
+        "env_id": int(env_id),
+        "success": float(success),
+        "length": int(length),
+        "angle_deg": params.angle_deg,
+        "rung_radius_mm": params.rung_radius_m * 1000.0,
+        "rung_spacing_m": params.rung_spacing_m,
+        "width_m": params.width_m,
+        "climbed_m": float(climbed_m),
+        "failure": failure,
+    }
+
+
+def outcome_log(finished: list[dict[str, Any]]) -> dict[str, float]:
+    """Outcome rates (and mean climbed metres) over the episodes that ended in one step, for TensorBoard."""
+    log = {
+        "/ladder/success": float(np.mean([e["success"] for e in finished])),
+        "/ladder/climbed_m": float(np.mean([e["climbed_m"] for e in finished])),
+    }
+    for failure in ("fall", "collision", "timeout"):
+        log[f"/ladder/{failure}"] = float(np.mean([e["failure"] == failure for e in finished]))
+    return log
+
+
 # ------------------------------------------------------------------------------------------------ curriculum
 # Terrain-style curriculum for training (Rudin et al. 2022, "Learning to walk in minutes", arXiv 2109.11978; Isaac
 # Lab's `terrain_levels_vel`): every env has a level; at each of its episode ends the level goes up by one when the

@@ -289,57 +289,53 @@ class LadderTask(VecEnv):
         self.engine.step()
         self.episode_length_buf += 1
 
-        weights = self.cfg["rewards"]
-        term = self.cfg["termination"]
         base_pos, rot = self._base_state()
         goal_distance = np.linalg.norm(self._goal - base_pos, axis=1)
         touching = np.concatenate(self._collision_contacts, axis=1).sum(axis=1)
         self._collision_steps += touching > 0
-        self._max_height = np.maximum(self._max_height, base_pos[:, 2])
-
-        success = (base_pos[:, 0] > self._platform[:, 0] + self.cfg["success"]["platform_margin_m"]) & (
-            base_pos[:, 2] > self._platform[:, 1] + self.cfg["success"]["height_above_m"]
-        )
-        fall = (
-            (rot[:, 2, 2] < term["upside_down_cos"])
-            | (base_pos[:, 2] < term["min_base_height_m"])
-            | (base_pos[:, 2] < self._max_height - term["fall_drop_m"])
-        ) & ~success
-        collision_limit = int(round(float(term["collision_limit_s"]) / self.step_dt))
-        collision = (self._collision_steps >= collision_limit) & ~success & ~fall
         length = self.episode_length_buf.cpu().numpy()
-        timeout = (length >= self.max_episode_length) & ~success & ~fall & ~collision
-
-        terms = {
-            "progress": weights["progress"] * (self._goal_distance - goal_distance),
-            "platform": weights["platform"] * success,
-            "torques": weights["torques"] * np.square(self._actuator_force).sum(axis=1) * self.step_dt,
-            "action_rate": weights["action_rate"]
-            * np.square(self.actions - self.last_actions).sum(axis=1)
-            * self.step_dt,
-            "collision": weights["collision"] * touching * self.step_dt,
-            "termination": weights["termination"] * fall,
-        }
+        outcome = ladder_spec.climb_outcome(
+            np,
+            self.cfg,
+            base_pos_m=base_pos,
+            up_z=rot[:, 2, 2],
+            max_height_m=self._max_height,
+            platform_m=self._platform,
+            collision_steps=self._collision_steps,
+            episode_length=length,
+            max_episode_length=self.max_episode_length,
+            step_dt_s=self.step_dt,
+        )
+        self._max_height = outcome["max_height"]
+        success, fall, collision, timeout = (outcome[k] for k in ("success", "fall", "collision", "time_outs"))
+        terms = ladder_spec.reward_terms(
+            self.cfg,
+            outcome,
+            goal_distance_m=goal_distance,
+            previous_goal_distance_m=self._goal_distance,
+            torques_nm=self._actuator_force,
+            actions=self.actions,
+            last_actions=self.last_actions,
+            touching=touching,
+            step_dt_s=self.step_dt,
+        )
         rewards = sum(terms.values())
         self._goal_distance = goal_distance
 
         done = success | fall | collision | timeout
         finished = []
         for i in np.flatnonzero(done):
-            params = self.params[i]
-            failure = "fall" if fall[i] else "collision" if collision[i] else "timeout" if timeout[i] else ""
             finished.append(
-                {
-                    "env_id": int(i),
-                    "success": float(success[i]),
-                    "length": int(length[i]),
-                    "angle_deg": params.angle_deg,
-                    "rung_radius_mm": params.rung_radius_m * 1000.0,
-                    "rung_spacing_m": params.rung_spacing_m,
-                    "width_m": params.width_m,
-                    "climbed_m": float(self._max_height[i] - self._start_height[i]),
-                    "failure": failure,
-                }
+                ladder_spec.episode_record(
+                    env_id=i,
+                    params=self.params[i],
+                    success=bool(success[i]),
+                    fall=bool(fall[i]),
+                    collision=bool(collision[i]),
+                    timeout=bool(timeout[i]),
+                    length=int(length[i]),
+                    climbed_m=float(self._max_height[i] - self._start_height[i]),
+                )
             )
             if self.curriculum:
                 finished[-1]["curriculum_level"] = int(self.levels[i])
@@ -358,10 +354,7 @@ class LadderTask(VecEnv):
         if self.curriculum:
             log["/ladder/curriculum_level"] = float(np.mean(self.levels))
         if finished:  # outcome rates over the episodes that ended in this step
-            log["/ladder/success"] = float(np.mean([e["success"] for e in finished]))
-            log["/ladder/climbed_m"] = float(np.mean([e["climbed_m"] for e in finished]))
-            for failure in ("fall", "collision", "timeout"):
-                log[f"/ladder/{failure}"] = float(np.mean([e["failure"] == failure for e in finished]))
+            log.update(ladder_spec.outcome_log(finished))
         extras = {"time_outs": torch.as_tensor(timeout, device=self.device), "log": log, "finished_episodes": finished}
         return (
             self._obs,
