@@ -202,6 +202,48 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
     assert losses[-1] < losses[0] - 0.05, losses
 
 
+def test_teacher_entropies_tell_a_uniform_teacher_from_an_informative_one():
+    objective = ssl.DinoObjective(ssl.pretrain_config("cpu", TINY))  # 64 prototypes, center still zero
+    same = objective.collapse(torch.zeros(8, 64), teacher_temp=0.04)
+    assert float(same["teacher_entropy"]) == pytest.approx(math.log(64), rel=1e-6)
+    assert float(same["teacher_batch_entropy"]) == pytest.approx(math.log(64), rel=1e-6)
+    # image i puts all its mass on prototype i: no uncertainty per image, the batch spread over 8 prototypes
+    distinct = objective.collapse(torch.eye(8, 64), teacher_temp=0.01)  # logit gap 100: exp(-100) ~ 0
+    assert float(distinct["teacher_entropy"]) == pytest.approx(0.0, abs=1e-6)
+    assert float(distinct["teacher_batch_entropy"]) == pytest.approx(math.log(8), rel=1e-6)
+
+
+def test_the_default_layerscale_init_lets_a_random_vit_tell_images_apart():
+    """The cause of the uniform collapse measured at LayerScale 1e-5 (ssl.DEFAULTS): every image's CLS token is
+    the same to ~3e-5 (normalized), so the centred teacher carries no information. Orders of magnitude apart, so
+    the thresholds hold on any CPU."""
+    depth = torch.from_numpy(synthetic_frames(16, size=28)).float()[:, None]
+
+    def nearest_neighbour_distance(cfg):
+        torch.manual_seed(0)
+        backbone = ssl.student_backbone("vit-t14", cfg)
+        with torch.no_grad():
+            cls = torch.nn.functional.normalize(backbone(backbone.preprocess(depth))[0], dim=1)
+        return float((torch.cdist(cls, cls) + 9 * torch.eye(16)).min(dim=1).values.median())
+
+    assert nearest_neighbour_distance(ssl.pretrain_config("cpu", {"layerscale_init": 1e-5})) < 1e-3
+    assert nearest_neighbour_distance(ssl.pretrain_config("cpu")) > 0.05
+
+
+@pytest.mark.parametrize("fraction, prototypes_move", [(1.0, False), (0.0, True)])
+def test_prototypes_stay_put_while_the_last_layer_is_frozen(dataset_dir, tmp_path, fraction, prototypes_move):
+    settings = {**TINY, "steps": 2, "global_size": 28, "local_size": 14, "freeze_last_layer_fraction": fraction}
+    overrides = [f"--set={k}={v}" for k, v in settings.items()]
+    assert main(["pretrain", "--data", str(dataset_dir), "--out", str(tmp_path), "--no-progress", *overrides]) == 0
+    state = torch.load(tmp_path / "checkpoints" / "pretrain_2.pt", weights_only=True)["model"]
+    cfg = ssl.pretrain_config("cpu", settings)
+    torch.manual_seed(0)  # the run's initial weights, built as pretrain() builds them
+    initial = ssl.DinoStudentTeacher(ssl.student_backbone("vit-t14", cfg), cfg).state_dict()
+    key = "student_head.last_layer.weight_v"
+    assert torch.equal(state[key], initial[key]) is not prototypes_move
+    assert not torch.equal(state["student_head.layers.0.weight"], initial["student_head.layers.0.weight"])
+
+
 def test_pretrain_resumes_exactly_and_its_encoder_loads_strictly(dataset_dir, tmp_path, monkeypatch):
     overrides = [f"--set={k}={v}" for k, v in {**TINY, "global_size": 28, "local_size": 14}.items()]
     base = ["pretrain", "--data", str(dataset_dir), "--no-progress", *overrides]

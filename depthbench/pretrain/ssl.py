@@ -80,6 +80,16 @@ DEFAULTS: dict[str, Any] = {
     "ibot_weight": 1.0,
     "koleo_weight": 0.1,
     "clip_grad": 3.0,
+    # DINO's guard against an early collapse to the uniform distribution: the prototypes (the head's last layer) do
+    # not move in the first steps (DINOv2: `freeze_last_layer_epochs: 1`), so the head cannot learn to be
+    # orthogonal to all of them while the young backbone still maps every image to about the same CLS token
+    "freeze_last_layer_fraction": 0.01,
+    # LayerScale init of the random-init student: CaiT's rule for its depth (Touvron et al. 2021: 0.1 up to 18
+    # blocks, 1e-5 at 24, 1e-6 deeper). The official DeFM/DINOv2 layout's 1e-5 (fit for ViT-g from scratch) makes a
+    # 12-block ViT map every image to the same CLS token to about 1e-4, so the centred teacher is uniform within 20
+    # steps and the head learns to be orthogonal to every prototype: DINO's uniform collapse, a fixed point (measured:
+    # DINO loss at ln(prototypes) for all 2000 steps of the cpu preset; docs/pretrain.md)
+    "layerscale_init": 0.1,
     "save_every": 100,
     "noise": "clean",  # an optional depthbench.noise spec applied to every crop (sensor noise as augmentation)
 }
@@ -139,7 +149,12 @@ class DinoStudentTeacher(nn.Module):
 
         def head() -> nn.Module:
             return DINOProjectionHead(
-                dim, cfg["head_hidden_dim"], cfg["head_bottleneck_dim"], cfg["prototypes"], batch_norm=False
+                dim,
+                cfg["head_hidden_dim"],
+                cfg["head_bottleneck_dim"],
+                cfg["prototypes"],
+                batch_norm=False,
+                freeze_last_layer=int(cfg.get("freeze_last_layer_fraction", 0.0) * int(cfg["steps"])),
             )
 
         self.student_head = head()
@@ -195,7 +210,16 @@ class DinoObjective(nn.Module):
             ibot = s_cls.sum() * 0.0
         koleo = sum(self.koleo(part) for part in s_cls.split(batch)) / 2
         total = dino + self.cfg["ibot_weight"] * ibot + self.cfg["koleo_weight"] * koleo
-        return {"loss": total, "dino": dino, "ibot": ibot, "koleo": koleo}
+        return {"loss": total, "dino": dino, "ibot": ibot, "koleo": koleo, **self.collapse(t_cls_out, teacher_temp)}
+
+    @torch.no_grad()
+    def collapse(self, teacher_out: torch.Tensor, teacher_temp: float) -> dict[str, torch.Tensor]:
+        """Teacher entropies that tell DINO's two collapses apart (Caron et al. 2021, Sec. 5.3): per image near
+        ln(prototypes) is the uniform collapse, the batch-mean distribution near per image is one prototype for all."""
+        probs = torch.softmax((teacher_out - self.dino.center.reshape(1, -1)) / teacher_temp, dim=-1)
+        per_image = -(probs * probs.clamp_min(1e-12).log()).sum(-1).mean()
+        mean = probs.mean(0)
+        return {"teacher_entropy": per_image, "teacher_batch_entropy": -(mean * mean.clamp_min(1e-12).log()).sum()}
 
 
 def schedules(cfg: dict[str, Any], step: int) -> dict[str, float]:
@@ -245,6 +269,20 @@ def step_generator(seed: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + step)
 
 
+def student_backbone(arch: str, cfg: dict[str, Any]) -> nn.Module:
+    """A random-init, trainable `arch` (create() freezes by default) with the config's LayerScale init."""
+    from depthbench.encoders import create
+    from depthbench.encoders.defm_vit import LayerScale
+
+    backbone = create(arch, mode="finetune").backbone
+    if not hasattr(backbone, "patch_size") or not hasattr(backbone, "mask_token"):
+        raise DepthbenchError(f"{arch} is not a ViT with a mask token; pretrain a DeFM-layout ViT (e.g. vit-t14)")
+    for module in backbone.modules():
+        if isinstance(module, LayerScale):
+            module.gamma.data.fill_(float(cfg.get("layerscale_init", 1e-5)))  # runs made before the setting: 1e-5
+    return backbone
+
+
 def pretrain(
     cfg: dict[str, Any],
     *,
@@ -257,7 +295,7 @@ def pretrain(
 ) -> dict[str, Any]:
     """Pretrain `arch` (a registered ViT) on the dataset `data`; resumable run directory `out`."""
     from depthbench.agents.training import write_json_atomic
-    from depthbench.encoders import create, get_encoder_info
+    from depthbench.encoders import get_encoder_info
     from depthbench.noise import build_noise
     from depthbench.pretrain.dataset import DepthDataset
 
@@ -274,9 +312,7 @@ def pretrain(
         raise DepthbenchError(f"{out} already holds a pretraining run; pass --resume or choose another --out")
     dataset = DepthDataset(data)
     torch.manual_seed(int(cfg["seed"]))  # the initial weights too: a run is a function of its config
-    backbone = create(arch, mode="finetune").backbone  # create() freezes by default: the student must train
-    if not hasattr(backbone, "patch_size") or not hasattr(backbone, "mask_token"):
-        raise DepthbenchError(f"{arch} is not a ViT with a mask token; pretrain a DeFM-layout ViT (e.g. vit-t14)")
+    backbone = student_backbone(arch, cfg)
     patch = backbone.patch_size
     for key in ("global_size", "local_size"):
         if cfg[key] % patch:
@@ -334,13 +370,14 @@ def pretrain(
         losses = objective(model, preprocess(global_crops), preprocess(local_crops), mask, sched["teacher_temp"])
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
+        model.student_head.cancel_last_layer_gradients(step)  # lightly counts "epochs": here steps
         grad_norm = nn.utils.clip_grad_norm_(params, cfg["clip_grad"])
         optimizer.step()
         model.update_teacher(sched["momentum"])
         row = {"step": step + 1, **{k: v.item() for k, v in losses.items()}, **sched, "grad_norm": grad_norm.item()}
         with (out / "progress.jsonl").open("a") as handle:
             handle.write(json.dumps(row, sort_keys=True) + "\n")
-        for key in ("loss", "dino", "ibot", "koleo"):
+        for key in ("loss", "dino", "ibot", "koleo", "teacher_entropy", "teacher_batch_entropy"):
             writer.add_scalar(f"pretrain/{key}", row[key], step + 1)
         bar.update(1)
         bar.set_postfix(loss=f"{row['loss']:.3f}")
