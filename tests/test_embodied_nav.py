@@ -50,7 +50,22 @@ def test_observations_embodiment_and_ood_families(test_env):
         env.cfg["embodiment"][k] for k in ("radius_m", "height_m", "max_speed_mps", "max_yaw_rate_rps")
     ):
         assert ((body[:, column] >= lo - 1e-6) & (body[:, column] <= hi + 1e-6)).all()
-    assert all(10.0 <= ep.geodesic_distance_m <= 40.0 for ep in env.episodes)
+    built = [ep for ep in env.episodes if ep is not None]  # val/test build the episodes they reach
+    assert len(built) == 4 and all(10.0 <= ep.geodesic_distance_m <= 40.0 for ep in built)
+
+
+def test_episodes_built_on_demand_equal_those_of_a_full_build(test_env):
+    """val/test build each scene's episodes in order when an env first reaches them (an evaluation of N episodes
+    builds about N, not all `eval_episodes`); each scene draws from its own generator, so they equal a full build."""
+    env = test_env
+    full = make_task("embodied-nav", num_envs=1, seed=0, overrides=TINY | {"split": "test"})
+    for scene in range(len(full._scene_first)):
+        full._build(scene, int(np.sum(full.ep_scene == scene)))
+    assert all(ep is not None for ep in full.episodes) and len(full.episodes) == 8
+    for g in env.eval_order[:4]:
+        assert env.episodes[g].to_habitat() == full.episodes[g].to_habitat()
+        np.testing.assert_array_equal(env.ep_body[g], full.ep_body[g])
+        np.testing.assert_array_equal(env.ep_start[g], full.ep_start[g])
 
 
 def test_camera_height_follows_the_body(test_env):
@@ -162,8 +177,7 @@ def test_test_split_covers_every_ood_family_evenly_at_any_episode_count():
 
     overrides = TINY | {"split": "test", "eval_episodes": 24, "max_episode_steps": 6}
     env = make_task("embodied-nav", num_envs=num_envs, seed=0, overrides=overrides)
-    order = [env.episodes[i].episode_id for i in env.eval_order]
-    assert sorted(order) == sorted(ep.episode_id for ep in env.episodes)  # every distinct episode once
+    assert sorted(env.eval_order.tolist()) == list(range(len(env.episodes)))  # every distinct episode once
     generator = torch.Generator().manual_seed(0)
 
     class RandomDrive(torch.nn.Module):
@@ -176,6 +190,7 @@ def test_test_split_covers_every_ood_family_evenly_at_any_episode_count():
     records = run_episodes(env, RandomDrive(), episodes, deterministic=True, show_progress=False)
     lengths = {r["length"] for r in records}
     assert len(lengths) > 1  # episodes really ended at different steps
-    assert sorted(r["episode_id"] for r in records) == sorted(order[:episodes])
+    order = [env.episodes[g].episode_id for g in env.eval_order[:episodes]]  # built: the evaluation reached them
+    assert sorted(r["episode_id"] for r in records) == sorted(order)
     counts = [sum(r["family"] == f for r in records) for f in EMBODIED_OOD_FAMILIES]
     assert max(counts) - min(counts) <= 1 and min(counts) >= 4

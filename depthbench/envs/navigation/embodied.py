@@ -166,61 +166,36 @@ class EmbodiedNavEnv(NavVecEnv):
             geodesic_to_euclid_min_ratio=cfg["geodesic_to_euclid_min_ratio"],
             number_retries_per_target=cfg["number_retries_per_target"],
         )
-        self.episodes: list[Episode] = []
-        self.embodiments: list[dict[str, float]] = []
-        self.ep_scene_list: list[int] = []
-        fields = []
-        total = sum(scene_counts)
-        scene_episodes: list[list[int]] = []
-        with tqdm(total=total, desc="embodied-nav episodes", disable=total < 40) as bar:
-            for k, scene in enumerate(scenes):
-                family = ALL_FAMILIES.index(families[k // per_family])  # a family's episodes don't depend on the list
-                rng = np.random.default_rng([scene_seeds[k % per_family], 11, family])
-                scene_episodes.append([])
-                for _ in range(scene_counts[k]):
-                    scene_episodes[-1].append(len(self.episodes))
-                    body = sample_embodiment(cfg, rng)
-                    # Plan with a margin: a path that grazes obstacles at exactly the radius cannot be followed
-                    # with finite steps; geodesics, starts and goals keep planning_margin_m of slack.
-                    radius = body["radius_m"] + cfg["planning_margin_m"]
-                    grid = self.clearance.navgrid(scans, k, radius, body["height_m"])
-                    made = generate_episodes(
-                        grid,
-                        scene.scene_id,
-                        0.0,
-                        1,
-                        rng,
-                        goal_radius_m=cfg["success_distance_m"],
-                        rules=rules,
-                        first_id=len(self.episodes),
-                    )
-                    episode, field = next(made)
-                    self.episodes.append(episode)
-                    self.embodiments.append(body)
-                    self.ep_scene_list.append(k)
-                    fields.append(field)
-                    bar.update()
         threads = cfg["render_threads"] or min(4, os.cpu_count() or 1)
-        self.engine = e = NavEngine(
-            scenes,
-            base_grids,
-            camera,
-            num_envs,
-            field_cache_size=len(self.episodes),
-            renderer=renderer,
-            render_threads=threads,
+        total = sum(scene_counts)
+        self.engine = NavEngine(
+            scenes, base_grids, camera, num_envs, field_cache_size=total, renderer=renderer, render_threads=threads
         )
-        for i, field in enumerate(fields):
-            e.fields.put(i, self.ep_scene_list[i], field)
         self.families = families
+        # Episode g is the j-th of its scene k (scene-major ids, as a full build numbers them), drawn from scene k's
+        # own generator: built in order per scene, on demand, any subset equals that subset of the full build.
+        self._scans, self._rules = scans, rules
+        self._scene_first = np.concatenate([[0], np.cumsum(scene_counts)[:-1]]).astype(np.int64)
+        self._scene_rngs = [
+            np.random.default_rng([scene_seeds[k % per_family], 11, ALL_FAMILIES.index(families[k // per_family])])
+            for k in range(len(scenes))
+        ]  # a family's episodes don't depend on the family list
+        self._built = np.zeros(len(scenes), np.int64)
+        self.episodes: list[Episode | None] = [None] * total
+        self.ep_scene = np.repeat(np.arange(len(scenes)), scene_counts)
+        self.ep_start, self.ep_yaw = np.zeros((total, 2)), np.zeros(total)
+        self.ep_goal, self.ep_body = np.zeros((total, 2)), np.zeros((total, len(EMBODIMENT_KEYS)))
+        self.ep_slot = np.zeros(total, np.int64)  # each episode's geodesic field in the engine's cache
+        scene_episodes = [
+            list(range(first, first + n)) for first, n in zip(self._scene_first, scene_counts, strict=True)
+        ]
         # val/test order: round-robin over families, then over each family's scenes (see the module docstring)
         by_family = [round_robin(scene_episodes[f * per_family : (f + 1) * per_family]) for f in range(len(families))]
         self.eval_order = np.array(round_robin(by_family), np.int64)
-        self.ep_scene = np.array(self.ep_scene_list)
-        self.ep_start = np.array([ep.start_xyz[:2] for ep in self.episodes])
-        self.ep_yaw = np.array([ep.start_yaw for ep in self.episodes])
-        self.ep_goal = np.array([ep.goal_xyz[:2] for ep in self.episodes])
-        self.ep_body = np.array([[b[key] for key in EMBODIMENT_KEYS] for b in self.embodiments])
+        if training:  # uniform picks over all of them: build them now
+            with tqdm(total=total, desc="embodied-nav episodes", disable=total < 40) as bar:
+                for k, count in enumerate(scene_counts):
+                    self._build(k, count, bar)
         n = num_envs
         self._rng = np.random.default_rng(seed)
         self.episodes_started = np.zeros(n, np.int64)  # per env, for the val/test order
@@ -236,6 +211,40 @@ class EmbodiedNavEnv(NavVecEnv):
         self._reset_envs(np.arange(n))
         self._obs = self._observe()
 
+    def _build(self, scene: int, count: int, bar: tqdm | None = None) -> None:
+        """Build scene `scene`'s episodes up to its `count`-th (val/test build the episodes they reach)."""
+        cfg, rng = self.cfg, self._scene_rngs[scene]
+        while self._built[scene] < count:
+            g = int(self._scene_first[scene] + self._built[scene])
+            body = sample_embodiment(cfg, rng)
+            # Plan with a margin: a path that grazes obstacles at exactly the radius cannot be followed with finite
+            # steps; geodesics, starts and goals keep planning_margin_m of slack.
+            grid = self.clearance.navgrid(
+                self._scans, scene, body["radius_m"] + cfg["planning_margin_m"], body["height_m"]
+            )
+            made = generate_episodes(
+                grid,
+                self.engine.scenes[scene].scene_id,
+                0.0,
+                1,
+                rng,
+                goal_radius_m=cfg["success_distance_m"],
+                rules=self._rules,
+                first_id=g,
+            )
+            episode, field = next(made)
+            self.episodes[g] = episode
+            self.ep_start[g], self.ep_yaw[g], self.ep_goal[g] = (
+                episode.start_xyz[:2],
+                episode.start_yaw,
+                episode.goal_xyz[:2],
+            )
+            self.ep_body[g] = [body[key] for key in EMBODIMENT_KEYS]
+            self.ep_slot[g] = self.engine.fields.put(g, scene, field)  # slots fill in build order
+            self._built[scene] += 1
+            if bar is not None:
+                bar.update()
+
     def _reset_envs(self, ids: np.ndarray) -> None:
         e = self.engine
         if self.cfg["split"] == "train":
@@ -244,9 +253,12 @@ class EmbodiedNavEnv(NavVecEnv):
             slots = (self.episodes_started[ids] * self.num_envs + ids) % len(self.eval_order)
             picks = self.eval_order[slots]
             self.episodes_started[ids] += 1
+            for g in picks:
+                scene = int(self.ep_scene[g])
+                self._build(scene, int(g - self._scene_first[scene]) + 1)
         self.episode_index[ids] = picks
         e.scene[ids], e.xy[ids], e.yaw[ids] = self.ep_scene[picks], self.ep_start[picks], self.ep_yaw[picks]
-        e.goal_xy[ids], e.slot[ids] = self.ep_goal[picks], picks  # every episode's field is cached (slot = index)
+        e.goal_xy[ids], e.slot[ids] = self.ep_goal[picks], self.ep_slot[picks]  # every built field is cached
         self.body[ids] = self.ep_body[picks]
         self.height_bin[ids] = self.clearance.height_bin(self.body[ids, 1])
         self.steps[ids] = 0
