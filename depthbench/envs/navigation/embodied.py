@@ -16,6 +16,7 @@ so an evaluation of N episodes with a fixed per-env quota sees exactly the first
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from typing import Any
@@ -31,6 +32,7 @@ from depthbench.envs.navigation.episodes import Episode, GeneratorRules, generat
 from depthbench.envs.navigation.navgrid import NavGrid, clearance_m, scan_scene
 from depthbench.envs.navigation.procedural import EMBODIED_OOD_FAMILIES, EMBODIED_TRAIN_FAMILIES, family_scene
 from depthbench.envs.navigation.raycast import CameraSpec
+from depthbench.envs.navigation.scenes import Scene
 from depthbench.envs.timing import time_vec_env
 from depthbench.errors import DepthbenchError
 
@@ -46,15 +48,17 @@ class ClearanceMaps:
     robots are one gather into these packed float16 maps.
     """
 
-    def __init__(self, scans: list[dict], heights_m: np.ndarray, reach_m: float) -> None:
+    def __init__(
+        self, scans: list[dict], heights_m: np.ndarray, reach_m: float, maps: list[np.ndarray] | None = None
+    ) -> None:
+        """`maps`: each scan's `packed_clearance` when already computed."""
         self.heights_m = heights_m
         self.cell = scans[0]["cell"]
         self.origin = np.stack([s["origin"] for s in scans])
         self.shape = np.array([s["ground"].shape for s in scans])
         sizes = self.shape.prod(1)
         self.offset = np.concatenate([[0], np.cumsum(sizes * len(heights_m))[:-1]])
-        # Exact up to reach_m (the largest footprint plus margin); farther values only need to exceed it.
-        maps = [np.minimum(clearance_m(scan, heights_m, reach_m), 60000).astype(np.float16).ravel() for scan in scans]
+        maps = maps if maps is not None else [packed_clearance(scan, heights_m, reach_m) for scan in scans]
         self.values = np.concatenate(maps)
 
     def height_bin(self, height_m: np.ndarray) -> np.ndarray:
@@ -77,6 +81,24 @@ class ClearanceMaps:
         start = self.offset[scene] + k * ny * nx
         clearance = self.values[start : start + ny * nx].reshape(ny, nx).astype(np.float32)
         return NavGrid.from_clearance(self.origin[scene], self.cell, clearance, radius_m)
+
+
+def packed_clearance(scan: dict, heights_m: np.ndarray, reach_m: float) -> np.ndarray:
+    """One scan's clearance maps, flat float16: exact up to reach_m (the largest footprint plus margin); farther
+    values only need to exceed it."""
+    return np.minimum(clearance_m(scan, heights_m, reach_m), 60000).astype(np.float16).ravel()
+
+
+@functools.lru_cache(maxsize=64)
+def eval_scene(
+    family: str, seed: int, cell: float, top: float, climb: float, slope: float, heights: tuple, reach: float
+) -> tuple[Scene, dict, np.ndarray]:
+    """A val/test scene with its scan and clearance, kept for the process: the fixed evaluation scenes cost most of
+    an evaluation's set-up (about 1 min for the 32 test scenes), and a teacher and its student, or every checkpoint
+    of an ablation, are evaluated on the same ones. Training scenes are new every chunk and are not kept."""
+    scene = family_scene(family, seed)
+    scan = scan_scene(scene, cell, top, climb, slope)
+    return scene, scan, packed_clearance(scan, np.array(heights), reach)
 
 
 def split_scene_seeds(split: str, seed: int, count: int) -> list[int]:
@@ -151,13 +173,20 @@ class EmbodiedNavEnv(NavVecEnv):
             scene_counts = [cfg["episodes_per_scene"]] * (len(families) * per_family)
         else:  # eval_episodes spread evenly over families, then over each family's scenes
             scene_counts = [n for f in spread(cfg["eval_episodes"], len(families)) for n in spread(f, per_family)]
-        scenes, scans = [], []
+        reach = ranges["radius_m"][1] + cfg["planning_margin_m"] + 2 * cell
+        slope = cfg["navmesh"]["max_slope_deg"]
+        scenes, scans, maps = [], [], []
         for family in families:
             for scene_seed in scene_seeds:
-                scenes.append(family_scene(family, scene_seed))
-                scans.append(scan_scene(scenes[-1], cell, top, climb, cfg["navmesh"]["max_slope_deg"]))
-        reach = ranges["radius_m"][1] + cfg["planning_margin_m"] + 2 * cell
-        self.clearance = ClearanceMaps(scans, heights, reach)
+                if training:
+                    scenes.append(family_scene(family, scene_seed))
+                    scans.append(scan_scene(scenes[-1], cell, top, climb, slope))
+                    maps.append(packed_clearance(scans[-1], heights, reach))
+                else:
+                    key = (family, scene_seed, cell, top, climb, slope, tuple(heights.tolist()), reach)
+                    for kept, into in zip(eval_scene(*key), (scenes, scans, maps), strict=True):
+                        into.append(kept)
+        self.clearance = ClearanceMaps(scans, heights, reach, maps)
         # Fields/atlas shapes come from the scene grids; per-episode navigability from the robot's clearance map.
         base_grids = [NavGrid(s["origin"], cell, s["ground"]) for s in scans]
         rules = GeneratorRules(
