@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from depthbench.agents.config import encoder_label
 from depthbench.benchmarks.cli import main
 from depthbench.encoders import create
 from depthbench.errors import DepthbenchError
@@ -269,8 +270,13 @@ def test_pretrain_resumes_exactly_and_its_encoder_loads_strictly(dataset_dir, tm
     assert "[depthbench pretrain vit-t14" in encoder.weights_provenance
     assert "not official DeFM" in encoder.weights_provenance
     state = torch.load(tmp_path / "full" / "checkpoints" / "pretrain_4.pt", weights_only=True)["model"]
-    torch.manual_seed(0)  # the run's initial weights: seed 0, then create(arch), as pretrain() builds them
-    initial = dict(create("vit-t14").backbone.named_parameters())
+    torch.manual_seed(0)  # the run's initial weights: seed 0, then the student backbone, as pretrain() builds them
+    initial = dict(ssl.student_backbone("vit-t14", ssl.pretrain_config("cpu")).named_parameters())
+    # encoder_init.pth is that network before any step, labelled random init wherever it is shown
+    saved = create("vit-t14", weights=str(tmp_path / "full" / ssl.INITIAL_FILE))
+    assert encoder_label("vit-t14", saved.weights_provenance) == "vit-t14 (RANDOM INIT, saved)"
+    for name, tensor in saved.backbone.named_parameters():
+        assert torch.equal(tensor, initial[name]), name
     moved = [name for name, p in initial.items() if not torch.equal(state[f"student.{name}"], p)]
     # the backbone itself trains, not only the heads (create() returns frozen encoders: a student built with it
     # once left every backbone weight at its initial value while the loss still fell through the heads)

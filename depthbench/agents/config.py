@@ -141,6 +141,8 @@ def encoder_label(name: str, weights_provenance: str) -> str:
     """How an encoder is named in every output; random-init weights are never presented as the pretrained model."""
     if weights_provenance == "random-init" and name != SCRATCH_ENCODER:
         return f"{name} (RANDOM INIT)"
+    if "[random init" in weights_provenance:  # a saved random init, e.g. a pretrain run's step 0
+        return f"{name} (RANDOM INIT, saved)"
     if "[depthbench pretrain" in weights_provenance:  # our own pretraining, never shown as the official weights
         return f"{name} (depthbench pretrain)"
     return name

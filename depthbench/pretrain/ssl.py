@@ -34,6 +34,7 @@ from depthbench.errors import DepthbenchError
 RECIPE = "dino+ibot+koleo (DINOv2-style, DeFM normalization)"
 CHECKPOINTS = "checkpoints"
 ENCODER_FILE = "encoder.pth"  # the teacher backbone's state dict: loads with create(arch, weights=PATH) strictly
+INITIAL_FILE = "encoder_init.pth"  # the same network before pretraining: the baseline that isolates its effect
 
 # Presets: `cpu` takes about 50 min with vit-t14 and 64x64 frames (one thread, ~1.4 s/step on the 2-core dev box);
 # `gpu` is DINOv2's ViT-S setting scaled to small depth images
@@ -313,6 +314,8 @@ def pretrain(
     dataset = DepthDataset(data)
     torch.manual_seed(int(cfg["seed"]))  # the initial weights too: a run is a function of its config
     backbone = student_backbone(arch, cfg)
+    if not resume:
+        save_initial_encoder(out, arch, cfg, backbone)
     patch = backbone.patch_size
     for key in ("global_size", "local_size"):
         if cfg[key] % patch:
@@ -392,6 +395,23 @@ def pretrain(
     manifest["wall_time_s_this_session"] = time.perf_counter() - started
     write_json_atomic(manifest_path, manifest)
     return manifest
+
+
+def save_initial_encoder(out: str | Path, arch: str, cfg: dict[str, Any], backbone: nn.Module | None = None) -> Path:
+    """Write the run's student at step 0 (`backbone`, or rebuilt from the config's seed) as OUT/encoder_init.pth,
+    labelled random init: probing it beside encoder.pth measures what pretraining changed in one network."""
+    from depthbench.agents.training import torch_save_atomic
+
+    if backbone is None:
+        torch.manual_seed(int(cfg["seed"]))
+        backbone = student_backbone(arch, cfg)
+    provenance = (
+        f"random init (seed {cfg['seed']}, LayerScale init {cfg.get('layerscale_init', 1e-5):g}) of the depthbench "
+        f"pretrain student in {out}: its step 0, before any pretraining; not official DeFM weights"
+    )
+    path = Path(out) / INITIAL_FILE
+    torch_save_atomic({"model": backbone.state_dict(), "provenance": provenance, "arch": arch}, path)
+    return path
 
 
 def encoder_provenance(manifest: dict[str, Any], steps: int) -> str:
