@@ -1,4 +1,5 @@
-"""Reading user files safely: untrusted files never run code (no pickle), and a bad file is one DepthbenchError line."""
+"""Reading user files safely (untrusted files never run code: no pickle; a bad file is one DepthbenchError line) and
+writing result files atomically."""
 
 from __future__ import annotations
 
@@ -27,3 +28,11 @@ def read_npy(path: str | os.PathLike, what: str = "array") -> np.ndarray:
         array.close()
         raise DepthbenchError(f"{what} file {path} is a .npz archive, not one .npy array; save it with numpy.save")
     return array
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write via a temp file + os.replace so a killed process never leaves a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)

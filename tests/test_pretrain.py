@@ -419,3 +419,25 @@ def test_probe_cluster_bootstrap_resamples_whole_trajectories():
     # R^2 = 1 - sum(err) / sum(base): with err = base / 2 in every frame it is 0.5 in every resample
     r2_parts = np.stack([np.full(500, 1.0), np.full(500, 2.0)])
     np.testing.assert_allclose(probe.cluster_bootstrap([r2_parts], ["r2"], groups, resamples=50), 0.5)
+
+
+def test_probe_cli_writes_json_and_the_same_numbers_as_markdown(tmp_path):
+    for name, seed in (("fit", 0), ("score", 1)):
+        writer = DepthDatasetWriter(tmp_path / name, {"source": "folder"})  # independent frames: one group each
+        writer.add(synthetic_frames(24, seed=seed))
+        writer.close()
+    out, md = tmp_path / "probe.json", tmp_path / "probe.md"
+    argv = ["probe", "--train", str(tmp_path / "fit"), "--test", str(tmp_path / "score"), "--folds", "2"]
+    argv += ["--encoder", "pixels", "--encoder", "vit-t14", "--out", str(out), "--markdown", str(md), "--no-progress"]
+    assert main(argv) == 0
+    results = json.loads(out.read_text())["results"]
+    lines = md.read_text().splitlines()[2:]
+    assert len(lines) == 4  # 2 encoders x 2 targets, target-major
+    for line, (target, row) in zip(
+        lines, [(t, r) for t in ("sectors", "free-direction") for r in results], strict=True
+    ):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[0] == row["label"] and cells[3] == target
+        assert cells[4].startswith(f"{row[target]['score']:.3f} [")
+    assert lines[0].endswith("| +0.000 [+0.000, +0.000] |")  # the first encoder against itself
+    assert "vit-t14 (RANDOM INIT)" in md.read_text()

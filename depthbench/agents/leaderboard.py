@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from depthbench.agents import stats
-from depthbench.agents.report import _fmt, _markdown_table, _write_text, collect, pool_by_seed
+from depthbench.agents.report import _fmt, _markdown_table, collect, pool_by_seed
 from depthbench.errors import DepthbenchError
+from depthbench.files import write_text_atomic
 
 CLEAN = "clean"
 MARKERS = ("<!-- results:start -->", "<!-- results:end -->")
@@ -469,20 +470,20 @@ def build_leaderboard(
     aggregates = aggregate(rows, reps=reps)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_text(out / "leaderboard.csv", _csv_text(csv_rows(rows)))
-    _write_text(out / "leaderboard_aggregate.csv", _csv_text(aggregate_csv_rows(aggregates)))
+    write_text_atomic(out / "leaderboard.csv", _csv_text(csv_rows(rows)))
+    write_text_atomic(out / "leaderboard_aggregate.csv", _csv_text(aggregate_csv_rows(aggregates)))
     image = out / "leaderboard.png"
     tmp_image = out / f".leaderboard.tmp{os.getpid()}.png"
     plot(rows, aggregates, tmp_image, reps=reps)
     os.replace(tmp_image, image)
     common = {"command": command, "sources": len(metrics), "reps": reps}
     section = markdown_section(rows, aggregates, image=image.name, **common)
-    _write_text(out / "leaderboard.md", f"# depthbench leaderboard\n\n{section}")
+    write_text_atomic(out / "leaderboard.md", f"# depthbench leaderboard\n\n{section}")
     if readme is not None and around is not None:
         relative = Path(os.path.relpath(image.resolve(), readme.resolve().parent)).as_posix()
         section = markdown_section(rows, aggregates, image=relative, **common)
         start, end = MARKERS
-        _write_text(readme, f"{around[0]}{start}\n{section}\n{end}{around[1]}")
+        write_text_atomic(readme, f"{around[0]}{start}\n{section}\n{end}{around[1]}")
     return {"out": out, "rows": rows, "aggregates": aggregates, "files": len(metrics)}
 
 

@@ -11,11 +11,11 @@ import csv
 import io
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 from depthbench.errors import DepthbenchError
+from depthbench.files import write_text_atomic
 
 MAIN_METRICS = ("success_rate", "spl", "soft_spl", "collisions")
 
@@ -198,13 +198,7 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    _write_text(path, buffer.getvalue())
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text_atomic(path, buffer.getvalue())
 
 
 def _markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -534,7 +528,7 @@ def build_report(runs_dir: str | Path, out: str | Path | None = None) -> dict[st
     if provenance:
         sections += ["## Weights provenance", ""] + [f"- {label}: `{prov}`" for label, prov in provenance] + [""]
     sections += [f"![{name}]({name})" for name in images]
-    _write_text(out / "report.md", "\n".join(sections) + "\n")
+    write_text_atomic(out / "report.md", "\n".join(sections) + "\n")
     return {"out": out, "results": results, "ablation": abl_rows, "images": images}
 
 

@@ -33,6 +33,7 @@ from depthbench.agents import config as agent_config
 from depthbench.agents import scripted_teachers
 from depthbench.agents.wrappers import DepthFeatureWrapper
 from depthbench.errors import DepthbenchError
+from depthbench.files import write_text_atomic
 
 MANIFEST = "manifest.json"
 PROGRESS = "progress.jsonl"
@@ -41,11 +42,7 @@ TIMING_KEYS = ("env_steps_per_s", "iteration_time_s")  # wall-clock fields: excl
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON via a temp file + os.replace so a killed process never leaves a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def torch_save_atomic(obj: Any, path: Path) -> None:
@@ -534,6 +531,4 @@ def _truncate_progress(path: Path, iterations: int) -> None:
         return
     rows = [line for line in path.read_text().splitlines() if line.strip()]
     kept = [line for line in rows if json.loads(line)["iteration"] <= iterations]
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(line + "\n" for line in kept))
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(line + "\n" for line in kept))

@@ -95,6 +95,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     probe.add_argument("--folds", type=int, default=3, help="cross-validation folds over trajectories (default 3)")
     probe.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     probe.add_argument("--out", help="write the results JSON here")
+    probe.add_argument("--markdown", help="also write the tables as markdown here (for docs)")
     probe.add_argument("--no-progress", action="store_true")
     probe.set_defaults(func=_probe)
 
@@ -264,6 +265,10 @@ def _probe(args: argparse.Namespace) -> int:
         rows.append(row)
     console = Console(width=140)
     summary = {}
+    markdown = [
+        "| encoder | weights | init seed | target | score [95% CI] | vs first [95% CI] |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for target, (kind, _, test_y) in targets.items():
         samples = probe.cluster_bootstrap(
             [row[target]["parts"] for row in rows], [kind] * len(rows), test_groups, seed=args.seed
@@ -290,6 +295,11 @@ def _probe(args: argparse.Namespace) -> int:
                 f"{diff['difference']:+.3f} [{diff['low']:+.3f}, {diff['high']:+.3f}]",
                 f"{result['ridge']:g}",
             )
+            markdown.append(
+                f"| {row['label']} | {row['weights'] or '-'} | {'-' if row['init_seed'] is None else row['init_seed']} "
+                f"| {target} | {result['score']:.3f} [{result['ci95'][0]:.3f}, {result['ci95'][1]:.3f}] "
+                f"| {diff['difference']:+.3f} [{diff['low']:+.3f}, {diff['high']:+.3f}] |"
+            )
         console.print(table)
         summary[target] = {"kind": kind, "majority_class_accuracy": majority if kind == "accuracy" else None}
     if args.out:
@@ -315,4 +325,8 @@ def _probe(args: argparse.Namespace) -> int:
                 "results": clean,
             },
         )
+    if args.markdown:
+        from depthbench.files import write_text_atomic
+
+        write_text_atomic(Path(args.markdown), "\n".join(markdown) + "\n")
     return 0
