@@ -224,6 +224,22 @@ def rolling_mean(values: list[float], weights: list[float], window: int) -> list
     return [float(t / c) if c > 0 else float("nan") for t, c in zip(total, count, strict=True)]
 
 
+def _progress_rows(run_dir: Path) -> list[dict[str, Any]]:
+    progress = run_dir / "progress.jsonl"
+    if not progress.is_file():
+        return []
+    return [json.loads(line) for line in progress.read_text().splitlines() if line.strip()]
+
+
+def _plot_smoothed(ax: Any, rows: list[dict[str, Any]], x_key: str, key: str, label: str) -> None:
+    """Per-iteration values faint, their episode-weighted rolling mean over 2% of the iterations on top."""
+    x = [r[x_key] for r in rows]
+    raw = [r.get(key, float("nan")) for r in rows]
+    (line,) = ax.plot(x, raw, alpha=0.2, linewidth=0.8)
+    window = max(1, len(rows) // 50)
+    ax.plot(x, rolling_mean(raw, [r.get("episodes", 0) for r in rows], window), color=line.get_color(), label=label)
+
+
 def plot_learning_curves(runs: list[tuple[Path, dict[str, Any]]], path: Path) -> bool:
     import matplotlib
 
@@ -232,10 +248,7 @@ def plot_learning_curves(runs: list[tuple[Path, dict[str, Any]]], path: Path) ->
 
     curves = []
     for run_dir, manifest in runs:
-        progress = run_dir / "progress.jsonl"
-        if not progress.is_file():
-            continue
-        rows = [json.loads(line) for line in progress.read_text().splitlines() if line.strip()]
+        rows = _progress_rows(run_dir)
         if rows:
             label = (  # the run directory first: it tells apart runs that differ only in hyperparameters
                 f"{run_dir.name}: {manifest['task']} {manifest['kind']} {manifest['encoder']['label']} "
@@ -246,13 +259,8 @@ def plot_learning_curves(runs: list[tuple[Path, dict[str, Any]]], path: Path) ->
         return False
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
     for label, rows in curves:
-        steps = [r["env_steps"] for r in rows]
-        episodes = [r.get("episodes", 0) for r in rows]
-        window = max(1, len(rows) // 50)
         for ax, key in ((axes[0], "mean_reward"), (axes[1], "train_success_rate")):
-            raw = [r.get(key, float("nan")) for r in rows]
-            (line,) = ax.plot(steps, raw, alpha=0.2, linewidth=0.8)
-            ax.plot(steps, rolling_mean(raw, episodes, window), color=line.get_color(), label=label)
+            _plot_smoothed(ax, rows, "env_steps", key, label)
     smoothing = "episode-weighted mean over 2% of the iterations; faint: per iteration"
     axes[0].set(xlabel="env steps", ylabel="mean episode return", title=f"Training return\n({smoothing})")
     axes[1].set(
@@ -278,26 +286,15 @@ def plot_curriculum(runs: list[tuple[Path, dict[str, Any]]], path: Path) -> bool
 
     curves = []
     for run_dir, manifest in runs:
-        progress = run_dir / "progress.jsonl"
-        rows = (
-            [json.loads(line) for line in progress.read_text().splitlines() if line.strip()]
-            if progress.is_file()
-            else []
-        )
-        rows = [r for r in rows if "curriculum_level" in r]
+        rows = [r for r in _progress_rows(run_dir) if "curriculum_level" in r]
         if rows:
             curves.append((f"{run_dir.name}: {manifest['task']} {manifest['kind']} s{manifest['seed']}", rows))
     if not curves:
         return False
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
     for label, rows in curves:
-        iterations = [r["iteration"] for r in rows]
-        episodes = [r.get("episodes", 0) for r in rows]
-        window = max(1, len(rows) // 50)
         for ax, key in ((axes[0], "curriculum_level"), (axes[1], "climbed_m")):
-            raw = [r.get(key, float("nan")) for r in rows]
-            (line,) = ax.plot(iterations, raw, alpha=0.2, linewidth=0.8)
-            ax.plot(iterations, rolling_mean(raw, episodes, window), color=line.get_color(), label=label)
+            _plot_smoothed(ax, rows, "iteration", key, label)
     top = max(r["curriculum_level"] for _, rows in curves for r in rows)
     axes[0].set(xlabel="iteration", ylabel="mean curriculum level (0 = easiest)", title="Curriculum level")
     axes[0].set_ylim(-0.2, max(top, 1.0) + 0.2)

@@ -368,29 +368,17 @@ class IsaacLadderEnv(DirectRLEnv):
         ids = env_ids.cpu().numpy()
         finished = []
         if hasattr(self, "_outcome"):  # an episode ended (not the first reset)
-            outcome = {k: self._outcome[k].cpu().numpy() for k in ("success", "fall", "collision", "time_outs")}
-            for i in ids:
-                finished.append(
-                    spec.episode_record(
-                        env_id=i,
-                        params=self.params[i],
-                        success=bool(outcome["success"][i]),
-                        fall=bool(outcome["fall"][i]),
-                        collision=bool(outcome["collision"][i]),
-                        timeout=bool(outcome["time_outs"][i]),
-                        length=int(self.episode_length_buf[i]),
-                        climbed_m=float(self._max_height[i] - self._start_height[i]),
-                    )
-                )
-                if self.curriculum:
-                    finished[-1]["curriculum_level"] = int(self.levels[i])
-                    self.levels[i] = spec.next_levels(
-                        self.levels[i : i + 1],
-                        np.array([finished[-1]["climbed_m"]]),
-                        np.array([finished[-1]["success"] > 0]),
-                        self.task_cfg,
-                        self._rngs[i],
-                    )[0]
+            outcome = {k: v.cpu().numpy() for k, v in self._outcome.items()}
+            finished = spec.finish_episodes(
+                self.task_cfg,
+                ids,
+                self.params,
+                outcome,
+                self.episode_length_buf.cpu().numpy(),
+                (self._max_height - self._start_height).cpu().numpy(),
+                self.levels if self.curriculum else None,
+                self._rngs,
+            )
             self._episode_index[ids] += 1
         self.extras["finished_episodes"] = finished
         if finished:

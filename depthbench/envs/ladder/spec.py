@@ -250,30 +250,39 @@ def reward_terms(
     }
 
 
-def episode_record(
-    *,
-    env_id: int,
-    params: LadderParams,
-    success: bool,
-    fall: bool,
-    collision: bool,
-    timeout: bool,
-    length: int,
-    climbed_m: float,
-) -> dict[str, Any]:
-    """One `finished_episodes` record (failure "" for a success, or for an episode cut short by a reset)."""
-    failure = "fall" if fall else "collision" if collision else "timeout" if timeout else ""
-    return {
-        "env_id": int(env_id),
-        "success": float(success),
-        "length": int(length),
-        "angle_deg": params.angle_deg,
-        "rung_radius_mm": params.rung_radius_m * 1000.0,
-        "rung_spacing_m": params.rung_spacing_m,
-        "width_m": params.width_m,
-        "climbed_m": float(climbed_m),
-        "failure": failure,
-    }
+def finish_episodes(
+    cfg: dict[str, Any],
+    ids: Any,
+    params: list[LadderParams],
+    outcome: dict[str, np.ndarray],
+    lengths: np.ndarray,
+    climbed_m: np.ndarray,
+    levels: np.ndarray | None,
+    rngs: list[np.random.Generator],
+) -> list[dict[str, Any]]:
+    """`finished_episodes` records of the envs `ids` whose episodes end now, from `climb_outcome`'s success, fall,
+    collision and time_outs (numpy, per env). failure is "" for a success, or for an episode cut short by a reset.
+    With a curriculum (`levels` given) each record carries its level, and `levels` moves by `next_levels` in place."""
+    finished = []
+    for i in ids:
+        fall, collision, timeout = (bool(outcome[k][i]) for k in ("fall", "collision", "time_outs"))
+        record = {
+            "env_id": int(i),
+            "success": float(outcome["success"][i]),
+            "length": int(lengths[i]),
+            "angle_deg": params[i].angle_deg,
+            "rung_radius_mm": params[i].rung_radius_m * 1000.0,
+            "rung_spacing_m": params[i].rung_spacing_m,
+            "width_m": params[i].width_m,
+            "climbed_m": float(climbed_m[i]),
+            "failure": "fall" if fall else "collision" if collision else "timeout" if timeout else "",
+        }
+        if levels is not None:
+            record["curriculum_level"] = int(levels[i])
+            success = np.array([record["success"] > 0])
+            levels[i] = next_levels(levels[i : i + 1], np.array([record["climbed_m"]]), success, cfg, rngs[i])[0]
+        finished.append(record)
+    return finished
 
 
 def outcome_log(finished: list[dict[str, Any]]) -> dict[str, float]:

@@ -323,30 +323,17 @@ class LadderTask(VecEnv):
         self._goal_distance = goal_distance
 
         done = success | fall | collision | timeout
-        finished = []
-        for i in np.flatnonzero(done):
-            finished.append(
-                ladder_spec.episode_record(
-                    env_id=i,
-                    params=self.params[i],
-                    success=bool(success[i]),
-                    fall=bool(fall[i]),
-                    collision=bool(collision[i]),
-                    timeout=bool(timeout[i]),
-                    length=int(length[i]),
-                    climbed_m=float(self._max_height[i] - self._start_height[i]),
-                )
-            )
-            if self.curriculum:
-                finished[-1]["curriculum_level"] = int(self.levels[i])
-                self.levels[i] = ladder_spec.next_levels(
-                    self.levels[i : i + 1],
-                    np.array([finished[-1]["climbed_m"]]),
-                    success[i : i + 1],
-                    self.cfg,
-                    self._rngs[i],
-                )[0]
         done_ids = np.flatnonzero(done)
+        finished = ladder_spec.finish_episodes(
+            self.cfg,
+            done_ids,
+            self.params,
+            outcome,
+            length,
+            self._max_height - self._start_height,
+            self.levels if self.curriculum else None,
+            self._rngs,
+        )
         self._episode_index[done_ids] += 1
         self._reset_envs(done_ids)
         self._obs = self._observations()
