@@ -89,16 +89,19 @@ def packed_clearance(scan: dict, heights_m: np.ndarray, reach_m: float) -> np.nd
     return np.minimum(clearance_m(scan, heights_m, reach_m), 60000).astype(np.float16).ravel()
 
 
-@functools.lru_cache(maxsize=64)
-def eval_scene(
+def built_scene(
     family: str, seed: int, cell: float, top: float, climb: float, slope: float, heights: tuple, reach: float
 ) -> tuple[Scene, dict, np.ndarray]:
-    """A val/test scene with its scan and clearance, kept for the process: the fixed evaluation scenes cost most of
-    an evaluation's set-up (about 1 min for the 32 test scenes), and a teacher and its student, or every checkpoint
-    of an ablation, are evaluated on the same ones. Training scenes are new every chunk and are not kept."""
+    """A family's scene with its scan and packed clearance."""
     scene = family_scene(family, seed)
     scan = scan_scene(scene, cell, top, climb, slope)
     return scene, scan, packed_clearance(scan, np.array(heights), reach)
+
+
+# val/test scenes are kept for the process: the fixed evaluation scenes cost most of an evaluation's set-up (about
+# 1 min for the 32 test scenes), and a teacher and its student, or every checkpoint of an ablation, are evaluated on
+# the same ones. Training scenes are new every chunk and are not kept.
+eval_scene = functools.lru_cache(maxsize=64)(built_scene)
 
 
 def split_scene_seeds(split: str, seed: int, count: int) -> list[int]:
@@ -178,14 +181,10 @@ class EmbodiedNavEnv(NavVecEnv):
         scenes, scans, maps = [], [], []
         for family in families:
             for scene_seed in scene_seeds:
-                if training:
-                    scenes.append(family_scene(family, scene_seed))
-                    scans.append(scan_scene(scenes[-1], cell, top, climb, slope))
-                    maps.append(packed_clearance(scans[-1], heights, reach))
-                else:
-                    key = (family, scene_seed, cell, top, climb, slope, tuple(heights.tolist()), reach)
-                    for kept, into in zip(eval_scene(*key), (scenes, scans, maps), strict=True):
-                        into.append(kept)
+                key = (family, scene_seed, cell, top, climb, slope, tuple(heights.tolist()), reach)
+                built = (built_scene if training else eval_scene)(*key)
+                for part, into in zip(built, (scenes, scans, maps), strict=True):
+                    into.append(part)
         self.clearance = ClearanceMaps(scans, heights, reach, maps)
         # Fields/atlas shapes come from the scene grids; per-episode navigability from the robot's clearance map.
         base_grids = [NavGrid(s["origin"], cell, s["ground"]) for s in scans]
