@@ -545,3 +545,23 @@ def test_a_checkpoint_that_would_run_code_is_refused_everywhere(scratch_run, tmp
         pickle_bytes = archive.read(next(n for n in archive.namelist() if n.endswith("data.pkl")))
     globals_called = [arg for op, arg, _ in pickletools.genops(pickle_bytes) if op.name in ("GLOBAL", "STACK_GLOBAL")]
     assert "touch" in pickle_bytes.decode("latin-1") and globals_called
+
+
+def test_student_trains_in_its_teachers_env_and_a_conflicting_change_is_one_line(tmp_path, capsys):
+    """A teacher whose privileged state was changed (a 5x5 patch) distills without repeating that setting: the student
+    takes the teacher's env, its own changes on top; a change to what the teacher observes is one clear line."""
+    teacher_dir = tmp_path / "teacher"
+    cfg = resolve_config(
+        TASK, flags={"iterations": 1, "save_interval": 1}, overrides=[*TINY, "env.privileged.patch_cells=5"]
+    )
+    training.train(cfg, teacher_dir, kind="teacher", show_progress=False)
+    args = ["distill", TASK, "--teacher", str(teacher_dir / "checkpoints/model_1.pt"), "--encoder", "scratch-cnn"]
+    args += ["--iterations", "1", "--no-progress", *[f"--set={o}" for o in TINY]]
+    assert main([*args, "--out", str(tmp_path / "student"), "--set=env.agent.max_episode_steps=77"]) == 0
+    env = json.loads((tmp_path / "student/manifest.json").read_text())["config"]["env"]
+    assert env["privileged"]["patch_cells"] == 5  # the teacher's
+    assert env["agent"]["max_episode_steps"] == 77  # the student's own change
+    capsys.readouterr()
+    code = main([*args, "--out", str(tmp_path / "conflict"), "--set=env.privileged.patch_cells=7"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "does not fit this env's observations" in err[0]

@@ -194,3 +194,27 @@ def test_test_split_covers_every_ood_family_evenly_at_any_episode_count():
     assert sorted(r["episode_id"] for r in records) == sorted(order)
     counts = [sum(r["family"] == f for r in records) for f in EMBODIED_OOD_FAMILIES]
     assert max(counts) - min(counts) <= 1 and min(counts) >= 4
+
+
+def test_lookahead_ring_points_along_the_plan():
+    """A short step out, the ring's geodesic drop is largest at the heading nearest the descent direction (so its
+    headings run counter-clockwise from straight ahead, in the robot's frame, as documented)."""
+    k, radii = 16, [0.3, 2.0]
+    privileged = {"patch_cells": 3, "patch_cell_m": 0.25, "lookahead_radii_m": radii, "lookahead_headings": k}
+    env = make_task("embodied-nav", num_envs=6, seed=0, overrides=TINY | {"split": "val", "privileged": privileged})
+    p = env.get_observations()["privileged"].numpy()
+    assert p.shape == (6, 3 + 9 + len(radii) * k)
+    ring = p[:, 12:].reshape(6, len(radii), k)
+    assert np.all(np.abs(ring) <= 1.0)
+    descent = np.arctan2(p[:, 2], p[:, 1])
+    best = 2 * np.pi * ring[:, 0].argmax(1) / k
+    error = np.abs(np.angle(np.exp(1j * (best - descent))))
+    open_ahead = ring[:, 0].max(1) > 0.9  # the best 0.3 m step is nearly straight down the field
+    assert open_ahead.sum() >= 3
+    assert np.all(error[open_ahead] <= np.pi / k + 0.15)  # half a heading bin, plus the field's discretisation
+
+
+def test_lookahead_ring_off_keeps_the_privileged_shape_of_earlier_checkpoints():
+    env = make_task("embodied-nav", num_envs=2, seed=0, overrides=TINY | {"split": "val", "eval_episodes": 4})
+    cells = env.cfg["privileged"]["patch_cells"]
+    assert env.get_observations()["privileged"].shape == (2, 3 + cells * cells)

@@ -186,6 +186,27 @@ def ppo_train_cfg(cfg: dict[str, Any], *, teacher: bool) -> dict[str, Any]:
     }
 
 
+def changed_keys(cfg: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """The nested part of `cfg` whose values differ from `base` (keys absent from base count as changed)."""
+    out: dict[str, Any] = {}
+    for key, value in cfg.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            inner = changed_keys(value, base[key])
+            if inner:
+                out[key] = inner
+        elif key not in base or base[key] != value:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def student_env(task: str, student: dict[str, Any], teacher: dict[str, Any]) -> dict[str, Any]:
+    """A distilled student trains in its teacher's env (the teacher's observations, e.g. its privileged state, must
+    have the shapes it was trained on), with the student's own changes to the task defaults (preset, --set) on top."""
+    from depthbench.envs import task_config
+
+    return merge(task_config(task, teacher), changed_keys(student, task_config(task)), where="env")
+
+
 def distillation_train_cfg(cfg: dict[str, Any], teacher_cfg: dict[str, Any]) -> dict[str, Any]:
     """rsl-rl DistillationRunner train_cfg: the teacher's network and routing come from its own run config."""
     frozen = encoder_mode(cfg) == "frozen"

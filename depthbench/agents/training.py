@@ -342,6 +342,8 @@ def train(
     teacher_cfg = teacher_data["depthbench"]["config"] if teacher_data else None
     if scripted:
         teacher_cfg = scripted_teachers.teacher_config(str(teacher_checkpoint), cfg)
+    elif teacher_cfg is not None and not resume:  # a resumed run's saved config already holds the env it trained in
+        cfg = {**cfg, "env": agent_config.student_env(cfg["task"], cfg["env"], teacher_cfg["env"])}
     seed = int(cfg["seed"])
     rank_seed = seed + 100_003 * rank  # other ranks collect other experience (rank 0 = the single-GPU run)
     seed_everything(rank_seed)
@@ -360,7 +362,15 @@ def train(
     runner = setup.runner(env, log_dir=log_dir)
     setup.describe_encoder(runner)
     if teacher_data is not None:
-        runner.alg.load(teacher_data, {"teacher": True}, strict=True)
+        try:
+            runner.alg.load(teacher_data, {"teacher": True}, strict=True)
+        except RuntimeError as err:  # shapes: the student's env changes what the teacher observes
+            first = str(err).strip().splitlines()[-1].strip()
+            raise DepthbenchError(
+                f"teacher {teacher_checkpoint} does not fit this env's observations ({first}); drop the --set/preset "
+                "changes to what the teacher observes"
+            ) from None
+
         runner.alg.teacher_loaded = True
     elif scripted:  # a scripted teacher has no weights to load
         runner.alg.teacher_loaded = True

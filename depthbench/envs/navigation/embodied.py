@@ -134,7 +134,8 @@ class EmbodiedNavEnv(NavVecEnv):
     """Observations: 'depth' (N,1,H,W) m from a camera at body height; 'policy' (N, 8): goal distance (m) and angle
     (rad), embodiment (radius m, height m, max speed m/s, max yaw rate rad/s), previous action (vx, wz in [-1, 1]);
     'embodiment' (N, 6): 'policy' without the goal, for a teacher that must steer by the plan; 'privileged'
-    (N, 3 + P*P): geodesic distance, descent direction (robot frame), the robot's own occupancy patch."""
+    (N, 3 + P*P + R*K): geodesic distance, descent direction (robot frame), the robot's own occupancy patch, and the
+    plan's look-ahead ring (`lookahead_ring`)."""
 
     def __init__(
         self, cfg: dict[str, Any], num_envs: int, seed: int = 0, device: str = "cpu", renderer: str = "batched"
@@ -300,7 +301,9 @@ class EmbodiedNavEnv(NavVecEnv):
         goal = e.goal_polar(e.xy, e.yaw)
         policy = np.concatenate([goal, self.body, self.last_action], 1)
         p = self.cfg["privileged"]
-        privileged = np.concatenate([self.distance[:, None], e.geodesic_direction(), self._patch(p)], 1)
+        privileged = np.concatenate(
+            [self.distance[:, None], e.geodesic_direction(), self._patch(p), self.lookahead_ring(p)], 1
+        )
         groups = {
             "policy": torch.from_numpy(policy.astype(np.float32)),
             "embodiment": torch.from_numpy(policy[:, 2:].astype(np.float32)),
@@ -330,6 +333,26 @@ class EmbodiedNavEnv(NavVecEnv):
         pts = np.stack([e.xy[:, :1] + c * fwd - s * left, e.xy[:, 1:] + s * fwd + c * left], -1)
         clear = self.clearance.clearance(e.scene[:, None], self.height_bin[:, None], pts)
         return (clear < self.body[:, :1]).astype(np.float32)
+
+    def lookahead_ring(self, p: dict[str, Any]) -> np.ndarray:
+        """(N, R*K) the plan beyond the next cell: for each look-ahead radius r (m) and K headings spread evenly from
+        straight ahead (counter-clockwise, robot frame), the geodesic drop (distance here - distance there) / r,
+        clipped to [-1, 1]; 1 = straight along the shortest path, -1 (also: no finite path from there) = away from it.
+
+        The descent direction alone is one cell of look-ahead: in a maze it says where the next cell is, not which
+        corridor leads on, and a policy trained in open arenas learns to steer by the Euclidean goal instead."""
+        radii, k = np.asarray(p["lookahead_radii_m"], float), int(p["lookahead_headings"])
+        if radii.size == 0:
+            return np.zeros((self.num_envs, 0))
+        e = self.engine
+        angles = e.yaw[:, None] + 2 * np.pi * np.arange(k)[None] / k  # (N, K) world headings
+        unit = np.stack([np.cos(angles), np.sin(angles)], -1)  # (N, K, 2)
+        pts = e.xy[:, None, None, :] + radii[None, :, None, None] * unit[:, None]  # (N, R, K, 2)
+        there = e.fields.sample(e.slot[:, None], e.scene[:, None], pts.reshape(self.num_envs, -1, 2)).reshape(
+            self.num_envs, len(radii), k
+        )
+        drop = (self.distance[:, None, None] - there) / radii[None, :, None]
+        return np.clip(np.nan_to_num(drop, nan=-1.0, posinf=1.0, neginf=-1.0), -1.0, 1.0).reshape(self.num_envs, -1)
 
     def get_observations(self) -> TensorDict:
         return self._obs
