@@ -348,9 +348,10 @@ class EmbodiedNavEnv(NavVecEnv):
         angles = e.yaw[:, None] + 2 * np.pi * np.arange(k)[None] / k  # (N, K) world headings
         unit = np.stack([np.cos(angles), np.sin(angles)], -1)  # (N, K, 2)
         pts = e.xy[:, None, None, :] + radii[None, :, None, None] * unit[:, None]  # (N, R, K, 2)
-        there = e.fields.sample(e.slot[:, None], e.scene[:, None], pts.reshape(self.num_envs, -1, 2)).reshape(
-            self.num_envs, len(radii), k
-        )
+        with np.errstate(invalid="ignore"):  # points in walls blend infinite distances: NaN, read as -1 below
+            there = e.fields.sample(e.slot[:, None], e.scene[:, None], pts.reshape(self.num_envs, -1, 2)).reshape(
+                self.num_envs, len(radii), k
+            )
         drop = (self.distance[:, None, None] - there) / radii[None, :, None]
         return np.clip(np.nan_to_num(drop, nan=-1.0, posinf=1.0, neginf=-1.0), -1.0, 1.0).reshape(self.num_envs, -1)
 
