@@ -218,3 +218,27 @@ def test_lookahead_ring_off_keeps_the_privileged_shape_of_earlier_checkpoints():
     env = make_task("embodied-nav", num_envs=2, seed=0, overrides=TINY | {"split": "val", "eval_episodes": 4})
     cells = env.cfg["privileged"]["patch_cells"]
     assert env.get_observations()["privileged"].shape == (2, 3 + cells * cells)
+
+
+def test_training_collisions_can_block_instead_of_ending_and_evaluation_always_ends():
+    """Driving straight on: with train_collision_ends_episode false the train split never ends on a collision (each
+    blocked step is penalized by collision_reward and counted, the robot stays put) and episodes run to the time
+    limit; the val split ignores the setting."""
+    cfg = TINY | {"max_episode_steps": 60, "train_collision_ends_episode": False}
+    env = make_task("embodied-nav", num_envs=4, seed=1, overrides=cfg)
+    penalty, slack = env.cfg["reward"]["collision_reward"], env.cfg["reward"]["slack_reward"]
+    done, blocked_rewards = [], []
+    for _ in range(60):
+        before = env.engine.xy.copy()
+        _, reward, dones, extras = env.step(torch.tensor([[1.0, 0.0]] * 4))
+        stuck = np.all(env.engine.xy == before, axis=1) & ~dones.numpy()
+        blocked_rewards += reward.numpy()[stuck].tolist()
+        done += extras["finished_episodes"]
+    assert len(done) == 4 and all(f["timeout"] == 1.0 and f["collision_failure"] == 0.0 for f in done)
+    assert sum(f["blocked_steps"] for f in done) > 0  # driving straight for 60 steps meets a wall
+    assert blocked_rewards and np.allclose(blocked_rewards, slack + penalty)
+    val = make_task("embodied-nav", num_envs=4, seed=1, overrides=cfg | {"split": "val", "eval_episodes": 8})
+    ended = []
+    for _ in range(60):
+        ended += val.step(torch.tensor([[1.0, 0.0]] * 4))[3]["finished_episodes"]
+    assert any(f["collision_failure"] == 1.0 and f["blocked_steps"] == 1 for f in ended)

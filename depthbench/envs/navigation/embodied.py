@@ -3,7 +3,8 @@
 Every episode samples a robot: footprint radius, body height and speed limits, given to the policy as an embodiment
 vector. Actions (vx, wz) in [-1, 1] scale to the robot's limits and are integrated kinematically at `control_dt_s`;
 the depth camera sits at the top of the body. Touching geometry with the footprint disc anywhere below body height
-(walls, trunks, shelves, beams a short robot could pass under) ends the episode as a collision failure. Goals are
+(walls, trunks, shelves, beams a short robot could pass under) ends the episode as a collision failure (training data
+may instead keep going, blocked: `train_collision_ends_episode`). Goals are
 10-40 m away (geodesic, for that robot). `split` picks the scene families: train/val = the training family (disjoint
 seeds), test = the out-of-distribution families; `families` overrides that list.
 
@@ -232,6 +233,7 @@ class EmbodiedNavEnv(NavVecEnv):
         self.body = np.zeros((n, 4))
         self.height_bin = np.zeros(n, np.int64)
         self.steps = np.zeros(n, np.int64)
+        self.blocked_steps = np.zeros(n, np.int64)  # steps a collision stopped the robot (1 when it ends the episode)
         self.path_length = np.zeros(n)
         self.start_distance = np.ones(n)
         self.distance = np.zeros(n)
@@ -291,6 +293,7 @@ class EmbodiedNavEnv(NavVecEnv):
         self.body[ids] = self.ep_body[picks]
         self.height_bin[ids] = self.clearance.height_bin(self.body[ids, 1])
         self.steps[ids] = 0
+        self.blocked_steps[ids] = 0
         self.path_length[ids] = 0.0
         self.last_action[ids] = 0.0
         self.distance[ids] = e.geodesic()[ids]
@@ -391,6 +394,9 @@ class EmbodiedNavEnv(NavVecEnv):
         r = self.cfg["reward"]
         progress = np.where(collided, 0.0, previous - self.distance)
         reward = r["slack_reward"] + progress + r["success_reward"] * success + r["collision_reward"] * collided
+        self.blocked_steps += collided
+        if self.cfg["split"] == "train" and not self.cfg["train_collision_ends_episode"]:
+            collided = np.zeros_like(collided)  # blocked, penalized, but the episode goes on (training data only)
         time_out = ~collided & ~success & (self.steps >= self.max_episode_length)
         done = collided | success | time_out
         finished = []
@@ -405,6 +411,7 @@ class EmbodiedNavEnv(NavVecEnv):
                         "family": self.episodes[self.episode_index[i]].scene_id.split("/")[2],
                         "success": float(success[i]),
                         "collision_failure": float(collided[i]),
+                        "blocked_steps": int(self.blocked_steps[i]),
                         "timeout": float(time_out[i]),
                         "spl": float(success[i] * d0 / max(d0, path)),
                         "distance_to_goal": float(self.distance[i]),
