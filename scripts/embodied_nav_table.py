@@ -3,6 +3,10 @@
 Usage: python scripts/embodied_nav_table.py LABEL=PATH.json[@TEACHER.json] ...
 With @TEACHER.json (the teacher's evaluation of the same split), adds student SR / teacher SR on the episodes both
 evaluated (the split's order makes a shorter evaluation the first N episodes of a longer one).
+
+       python scripts/embodied_nav_table.py --radius LABEL=PATH.json ...
+corridors episodes by footprint radius: the maze's openings (0.9 m minus the crossing wall) pass only small robots,
+so only their shortest paths lead through openings.
 """
 
 import json
@@ -10,6 +14,9 @@ import sys
 from pathlib import Path
 
 from depthbench.agents.evaluation import normalized_success
+from depthbench.agents.stats import wilson_interval
+
+RADIUS_BINS_M = ((0.15, 0.25), (0.25, 0.35), (0.35, 0.46))  # the embodiment range [0.15, 0.45] m
 
 
 def cell(metric: dict) -> str:
@@ -51,7 +58,27 @@ def rows(label: str, path: str, teacher_path: str | None = None) -> list[str]:
     return out
 
 
+def radius_rows(label: str, path: str) -> list[str]:
+    result = json.loads(Path(path).read_text())
+    corridors = [r for r in episode_records(path, result) if r["family"] == "corridors"]
+    out = []
+    for lo_r, hi_r in RADIUS_BINS_M:
+        part = [r for r in corridors if lo_r <= r["radius_m"] < hi_r]
+        wins, n = sum(r["success"] for r in part), len(part)
+        lo, hi = wilson_interval(wins, n)
+        timeouts = sum(r["timeout"] for r in part) / max(n, 1)
+        sr = f"{wins / max(n, 1):.3f} [{lo:.3f}, {hi:.3f}]"
+        out.append(f"| {label} | [{lo_r:.2f}, {hi_r:.2f}) | {n} | {sr} | {timeouts:.3f} |")
+    return out
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--radius"]:
+        print("| policy | footprint radius (m) | corridors episodes | SR [95% CI] | time-outs |")
+        print("|---|---|---|---|---|")
+        for arg in sys.argv[2:]:
+            print("\n".join(radius_rows(*arg.split("=", 1))))
+        raise SystemExit(0)
     header = (
         "| policy | split | family | episodes | SR [95% CI] | SPL | collision failures [95% CI] | time-outs [95% CI] |"
     )
