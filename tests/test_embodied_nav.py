@@ -242,3 +242,15 @@ def test_training_collisions_can_block_instead_of_ending_and_evaluation_always_e
     for _ in range(60):
         ended += val.step(torch.tensor([[1.0, 0.0]] * 4))[3]["finished_episodes"]
     assert any(f["collision_failure"] == 1.0 and f["blocked_steps"] == 1 for f in ended)
+
+
+def test_action_rate_penalty_is_its_coefficient_times_the_squared_action_change():
+    """Same seed, same actions: the rewards of action_rate -0.5 and 0 differ by exactly -0.5 |a_t - a_(t-1)|^2, with
+    a_(-1) = 0 after a reset."""
+    actions = torch.tensor([[[0.5, 1.0]] * 2, [[0.5, -1.0]] * 2, [[0.0, -1.0]] * 2])
+    rewards = {}
+    for rate in (0.0, -0.5):
+        env = make_task("embodied-nav", num_envs=2, seed=3, overrides=TINY | {"reward": {"action_rate": rate}})
+        rewards[rate] = torch.stack([env.step(a)[1] for a in actions])
+    change = torch.diff(actions, dim=0, prepend=torch.zeros(1, 2, 2)).square().sum(-1)  # [1.25, 4, 0.25] per env
+    torch.testing.assert_close(rewards[-0.5] - rewards[0.0], -0.5 * change, rtol=0, atol=1e-5)

@@ -382,7 +382,6 @@ class EmbodiedNavEnv(NavVecEnv):
         e.xy[moved] += delta[moved]
         e.yaw = wrap_angle(e.yaw + wz * dt)
         self.path_length[moved] += np.abs(vx[moved]) * dt
-        self.last_action = act
         self.steps += 1
         previous = self.distance
         # The footprint may squeeze through gaps the planning grid (radius + planning_margin_m) closes, onto cells
@@ -394,6 +393,8 @@ class EmbodiedNavEnv(NavVecEnv):
         r = self.cfg["reward"]
         progress = np.where(collided, 0.0, previous - self.distance)
         reward = r["slack_reward"] + progress + r["success_reward"] * success + r["collision_reward"] * collided
+        reward = reward + r["action_rate"] * np.square(act - self.last_action).sum(1)  # legged_gym's action_rate
+        self.last_action = act
         self.blocked_steps += collided
         if self.cfg["split"] == "train" and not self.cfg["train_collision_ends_episode"]:
             collided = np.zeros_like(collided)  # blocked, penalized, but the episode goes on (training data only)
