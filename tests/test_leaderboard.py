@@ -54,7 +54,9 @@ def iqm(values):
     return sum(kept) / len(kept)
 
 
-def write_eval(path, *, task, kind, encoder, seed, noise, wins, n=N, deterministic=False, teacher=None, spl=True):
+def write_eval(
+    path, *, task, kind, encoder, seed, noise, wins, n=N, deterministic=False, teacher=None, spl=True, config=None
+):
     records = [
         {"env_id": i % 2, "success": i < wins, **({"spl": 0.5 if i < wins else 0.0} if spl else {})} for i in range(n)
     ]
@@ -74,7 +76,7 @@ def write_eval(path, *, task, kind, encoder, seed, noise, wins, n=N, determinist
         "encoder": encoder,
         "metrics": {"success_rate": {"mean": wins / n, "ci95": list(wilson(wins, n)), "n": n, "method": "wilson"}},
         "groups": [],
-        "config": {},
+        "config": config or {},
         "versions": {},
         "episode_records": records,
     }
@@ -226,3 +228,23 @@ def test_bad_input_is_one_line(results, tmp_path, capsys):
     capsys.readouterr()
     assert main(["leaderboard", str(results), "--out", str(tmp_path / "o"), "--readme", str(readme)]) == 2
     assert "needs exactly one" in capsys.readouterr().err
+
+
+def test_two_recipes_are_two_rows_and_seeds_of_one_recipe_pool(tmp_path):
+    """Teachers trained with another reward share every visible field (task, kind, iterations, ...) but are two
+    recipes: two rows. Seeds of one recipe pool into one row even when one config predates a key (missing = unset)
+    and they ran on other engines."""
+    root = tmp_path / "results"
+    base = {"seed": 0, "env": {"reward": {"success": 2.5}}, "num_envs": 32}
+    other = {"seed": 0, "env": {"reward": {"success": 2.5, "action_rate": -0.05}}, "num_envs": 32}
+    seed1 = {"seed": 1, "engine": "embree", "env": {"reward": {"success": 2.5, "action_rate": None}}, "num_envs": 32}
+    common = dict(task="embodied-nav", kind="teacher", encoder=TEACHER, noise="clean", spl=False)
+    write_eval(root / "a/clean.json", seed=0, wins=10, config=base, **common)
+    write_eval(root / "b/clean.json", seed=0, wins=16, config=other, **common)
+    write_eval(root / "c/clean.json", seed=1, wins=12, config=seed1, **common)
+    rows = leaderboard.build_rows(leaderboard.gather([root]))
+    assert len(rows) == 2
+    by_seeds = sorted(rows, key=lambda r: len(r["seeds"]))
+    assert by_seeds[0]["seeds"] == [0] and by_seeds[0]["sr"]["mean"] == pytest.approx(16 / N)
+    assert by_seeds[1]["seeds"] == [0, 1] and by_seeds[1]["sr"]["mean"] == pytest.approx(22 / (2 * N))
+    assert by_seeds[0]["recipe"] != by_seeds[1]["recipe"]

@@ -32,7 +32,7 @@ CLEAN = "clean"
 MARKERS = ("<!-- results:start -->", "<!-- results:end -->")
 BOOTSTRAP_SEED = 0
 BOOTSTRAP_REPS = 2000  # rliable's default for performance profiles; --bootstrap-reps for more
-KEY_FIELDS = ("task", "kind", "encoder", "train_noise", "eval_noise", "split", "iterations", "actions")
+KEY_FIELDS = ("task", "kind", "encoder", "train_noise", "eval_noise", "split", "iterations", "actions", "recipe")
 TABLE_COLUMNS = [
     "task",
     "encoder",
@@ -42,6 +42,7 @@ TABLE_COLUMNS = [
     "split",
     "actions",
     "iters",
+    "recipe",
     "seeds",
     "episodes",
     "SR [95% CI]",
@@ -258,6 +259,7 @@ def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "split": r["split"],
             "actions": r["actions"],
             "iters": r["iterations"],
+            "recipe": r["recipe"],
             "seeds": len(r["seeds"]),
             "episodes": r["episodes"],
             "SR [95% CI]": _fmt(r["sr"]),

@@ -8,6 +8,7 @@ rebuilt at any time without rerunning anything. Encoders appear under their labe
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -96,6 +97,27 @@ def group_rows(metrics: list[tuple[Path, dict[str, Any]]], root: Path) -> list[d
     return rows
 
 
+# run settings that are not part of a recipe: what differs between its seeds, or where and how it was evaluated
+NOT_RECIPE = ("seed", "iterations", "eval", "device", "save_interval", "engine")
+
+
+def recipe(data: dict[str, Any]) -> str:
+    """8 hex digits naming the training recipe: the run's config without the keys in NOT_RECIPE, unset values (None,
+    empty) dropped, so configs written before a key existed match those with it unset. '' when the JSON has no config.
+    Two teachers trained with other rewards or observations are two recipes, not two seeds of one."""
+    if "config" not in data:
+        return ""
+
+    def flat(node: Any, prefix: str = "") -> dict[str, Any]:
+        if not isinstance(node, dict):
+            return {} if node in (None, [], "") else {prefix: node}
+        return {k: v for key, value in node.items() for k, v in flat(value, f"{prefix}{key}.").items()}
+
+    kept = {k: v for k, v in data["config"].items() if k not in NOT_RECIPE}
+    text = json.dumps(flat(kept), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
 def evaluation_key(data: dict[str, Any]) -> tuple:
     """What makes two evaluations the same condition of the same policy recipe, up to the training seed."""
     return (
@@ -107,6 +129,7 @@ def evaluation_key(data: dict[str, Any]) -> tuple:
         data["split"],
         data["iterations"],
         actions(data),
+        recipe(data),
     )
 
 
