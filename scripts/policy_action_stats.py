@@ -1,11 +1,13 @@
 """How a continuous-action policy steers, and how well a distilled student follows its teacher (docs/embodied-nav.md).
 
-Usage: python scripts/policy_action_stats.py CHECKPOINT [--steps 200] [--num-envs 8] [--seed 5]
+Usage: python scripts/policy_action_stats.py CHECKPOINT [--driver teacher|student] [--steps 200] [--num-envs 8]
+       [--seed 5] [--split train]
 
-The checkpoint's policy (for a distilled student: its teacher) drives greedy on a small train-split env; printed per
-action dimension: mean |a|, share of saturated steps (|a| > 0.95), mean |a_t - a_(t-1)| and the share of steps that
-flip the sign. For a student also: its mean |a_student - a_teacher| in the teacher's states, and how much its action
-moves when the depth image is replaced by free space (10 m everywhere): 0 would mean it ignores depth.
+The checkpoint's policy (for a distilled student: `--driver`, default its teacher) drives greedy; printed per action
+dimension: mean |a|, share of negative actions (embodied-nav: vx < 0 is reversing), share of saturated steps
+(|a| > 0.95), mean |a_t - a_(t-1)| and the share of steps that flip the sign. For a student also: its mean
+|a_student - a_teacher| in the driver's states, and how much its action moves when the depth image is replaced by
+free space (10 m everywhere; its memory is restored after the probe): 0 would mean it ignores depth.
 """
 
 import argparse
@@ -26,6 +28,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--num-envs", type=int, default=8)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--driver", choices=["teacher", "student"], default="teacher")
+    parser.add_argument("--split", choices=["train", "val", "test"], default="train")
     args = parser.parse_args()
     data = load_checkpoint(args.checkpoint)
     meta = data["depthbench"]
@@ -34,31 +38,42 @@ def main() -> None:
     student = meta["kind"] == "distillation"
     setup = PolicySetup(cfg, kind=meta["kind"], teacher_cfg=_teacher_cfg(meta))
     generator = torch.Generator().manual_seed(args.seed)
-    env = setup.make_env(seed=args.seed, noise_spec="clean", split="train", num_envs=args.num_envs, generator=generator)
+    env = setup.make_env(
+        seed=args.seed, noise_spec="clean", split=args.split, num_envs=args.num_envs, generator=generator
+    )
     runner = setup.runner(env, log_dir=None)
     runner.alg.load(data, {"student": True, "teacher": True} if student else {"actor": True}, strict=True)
-    driver = runner.alg.teacher if student else runner.alg.actor
+    models = [runner.alg.student, runner.alg.teacher] if student else [runner.alg.actor]
+    for model in models:
+        model.eval()
     obs, actions, follow, depth_effect = env.get_observations(), [], [], []
     for _ in range(args.steps):
         with torch.no_grad():
-            act = driver(obs).clamp(-1, 1)
             if student:
                 mine = runner.alg.student(obs).clamp(-1, 1)
+                teacher = runner.alg.teacher(obs).clamp(-1, 1)
+                memory = runner.alg.student.get_hidden_state()
+                memory = memory.clone() if isinstance(memory, torch.Tensor) else memory
                 free = obs.clone()
                 free["depth"] = torch.full_like(free["depth"], 10.0)
-                follow.append((mine - act).abs().mean(0).numpy())
                 depth_effect.append((mine - runner.alg.student(free).clamp(-1, 1)).abs().mean(0).numpy())
+                runner.alg.student.reset(hidden_state=memory)  # the probe must not advance the student's memory
+                follow.append((mine - teacher).abs().mean(0).numpy())
+                act = mine if args.driver == "student" else teacher
+            else:
+                act = runner.alg.actor(obs).clamp(-1, 1)
         actions.append(act.numpy())
         obs, _, dones, _ = env.step(act)
-        driver.reset(dones)
-        if student:
-            runner.alg.student.reset(dones)
+        for model in models:
+            model.reset(dones)
     a = np.array(actions, dtype=float)
     stats = {
-        "driver": "teacher" if student else "policy",
+        "driver": args.driver if student else "policy",
+        "split": args.split,
         "steps": args.steps,
         "num_envs": args.num_envs,
         "mean_abs_action": np.abs(a).mean((0, 1)).round(3).tolist(),
+        "negative_share": (a < 0).mean((0, 1)).round(3).tolist(),
         "saturated_share": (np.abs(a) > 0.95).mean((0, 1)).round(3).tolist(),
         "mean_abs_change": np.abs(np.diff(a, axis=0)).mean((0, 1)).round(3).tolist(),
         "sign_flip_share": (np.sign(a[1:]) != np.sign(a[:-1])).mean((0, 1)).round(3).tolist(),

@@ -16,6 +16,7 @@ from depthbench.agents.algorithms import (
 )
 from depthbench.agents.distributions import CategoricalDistribution
 from depthbench.agents.evaluation import group_episodes, summarize_episodes
+from depthbench.errors import DepthbenchError
 
 
 def test_wilson_interval_matches_hand_computation():
@@ -284,3 +285,23 @@ def test_continuous_teacher_labels_are_clipped_to_the_action_bounds():
     assert (raw.abs() > 0.05).any()  # the bounds matter for this teacher
     assert torch.equal(actions, raw.clamp(-0.05, 0.05))
     assert torch.equal(alg.transition.privileged_actions[:, :2], raw.clamp(-0.05, 0.05))
+
+
+def test_per_dimension_action_bounds_clip_each_action_dimension_to_its_own_range():
+    """embodied-nav executes vx in [0, 1] (forward only) and wz in [-1, 1]: labels follow per dimension."""
+    alg, obs = _gaussian_distillation(256, "mse", dagger_beta_decay=0.5, action_bounds=[[0.0, -0.05], [0.02, 0.05]])
+    with torch.inference_mode():
+        raw = alg.teacher(obs)
+        alg.act(obs)
+    label = alg.transition.privileged_actions
+    assert (raw[:, 0] < 0).any() and (raw[:, 0] > 0.02).any()  # both of vx's bounds matter for this teacher
+    assert torch.equal(label[:, 0], raw[:, 0].clamp(0.0, 0.02))
+    assert torch.equal(label[:, 1], raw[:, 1].clamp(-0.05, 0.05))
+
+
+@pytest.mark.parametrize("bounds", [[-1.0], [[0.0, 1.0], [-1.0, -1.0]], [1.0, -1.0]])
+def test_malformed_action_bounds_are_one_clear_error(bounds):
+    from depthbench.agents.algorithms import label_bounds
+
+    with pytest.raises(DepthbenchError, match="action_bounds"):
+        label_bounds(bounds)

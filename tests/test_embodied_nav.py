@@ -94,6 +94,19 @@ def test_unicycle_kinematics_scale_actions_by_the_robots_limits():
     assert all(f["collision_failure"] == 1.0 for f in extras["finished_episodes"])
 
 
+def test_reverse_is_clipped_to_its_fraction_of_the_forward_speed():
+    """Default forward only: a reverse command holds the robot still; `reverse_speed_fraction` f backs it at f * max."""
+    for fraction in (0.0, 0.5):
+        env = make_task("embodied-nav", num_envs=4, seed=0, overrides=TINY | {"reverse_speed_fraction": fraction})
+        e, dt = env.engine, env.cfg["control_dt_s"]
+        xy, yaw, speed = e.xy.copy(), e.yaw.copy(), env.body[:, 2].copy()
+        _, _, done, _ = env.step(torch.tensor([[-1.0, 0.0]] * 4))
+        moved = ~done.numpy()
+        expected = xy - (fraction * speed * dt)[:, None] * np.column_stack([np.cos(yaw), np.sin(yaw)])
+        assert moved.any() and np.allclose(e.xy[moved], expected[moved])
+        assert np.allclose(env.last_action[moved, 0], -fraction)  # the executed action, which the policy observes
+
+
 def test_driving_straight_ends_in_collision_failures_and_zero_speed_in_timeouts():
     env = make_task("embodied-nav", num_envs=4, seed=1, overrides=TINY | {"max_episode_steps": 400})
     done = []
@@ -118,6 +131,8 @@ def test_bad_embodied_config_is_a_clear_error():
     env = make_task("embodied-nav", num_envs=1, overrides=TINY)
     with pytest.raises(DepthbenchError, match="non-finite actions"):
         env.step(torch.tensor([[float("nan"), 0.0]]))
+    with pytest.raises(DepthbenchError, match="reverse_speed_fraction"):
+        make_task("embodied-nav", num_envs=1, overrides=TINY | {"reverse_speed_fraction": 1.5})
     with pytest.raises(DepthbenchError, match="embodiment.radius_m"):
         make_task("embodied-nav", num_envs=1, overrides={"embodiment": {"radius_m": [0.5, 0.1]}})
 

@@ -135,7 +135,7 @@ class EncoderDistillation(Distillation):
         self.loss_type = loss_type
         self.dagger_beta_decay = dagger_beta_decay
         # continuous teachers: the env clips actions, so a mean of 3 acts like 1; labels are clipped to what executes
-        self.action_bounds = None if action_bounds is None else (float(action_bounds[0]), float(action_bounds[1]))
+        self.action_bounds = None if action_bounds is None else label_bounds(action_bounds)
         if loss_type == "kl" and self.categorical:  # the label is the teacher's log-probabilities, not its index
             categories = student.distribution.num_categories
             storage.privileged_actions = storage.actions.new_zeros(*storage.actions.shape[:-1], categories)
@@ -180,7 +180,8 @@ class EncoderDistillation(Distillation):
     def _bounded(self, action: torch.Tensor) -> torch.Tensor:
         if self.action_bounds is None or self.categorical:
             return action
-        return action.clamp(*self.action_bounds)
+        low, high = (bound.to(action.device) for bound in self.action_bounds)
+        return torch.clamp(action, low, high)
 
     def _gaussian_kl_loss(self, student_mean: torch.Tensor, teacher_params: torch.Tensor) -> torch.Tensor:
         self.student.distribution.update(student_mean)
@@ -211,6 +212,19 @@ class EncoderDistillation(Distillation):
             self.num_updates = int(loaded_dict["iter"])
         wrap_scaled_groups(self.optimizer)
         return resumes_iteration
+
+
+def label_bounds(action_bounds: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """`distillation.algorithm.action_bounds` [low, high] -> tensors; each bound is one number for every action
+    dimension or a list with one per dimension (embodied-nav: vx executes in [0, 1], wz in [-1, 1])."""
+    if not isinstance(action_bounds, (list, tuple)) or len(action_bounds) != 2:
+        raise DepthbenchError(
+            f"distillation.algorithm.action_bounds must be [low, high] (numbers or per-dimension lists), got {action_bounds!r}"
+        )
+    low, high = (torch.as_tensor(bound, dtype=torch.float32) for bound in action_bounds)
+    if low.shape != high.shape or bool((low > high).any()):
+        raise DepthbenchError(f"distillation.algorithm.action_bounds low must not exceed high, got {action_bounds!r}")
+    return low, high
 
 
 def _cross_entropy_to_teacher_index(logits: torch.Tensor, teacher_index: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,9 @@
 
 Every episode samples a robot: footprint radius, body height and speed limits, given to the policy as an embodiment
 vector. Actions (vx, wz) in [-1, 1] scale to the robot's limits and are integrated kinematically at `control_dt_s`;
-the depth camera sits at the top of the body. Touching geometry with the footprint disc anywhere below body height
+vx is clipped to [-`reverse_speed_fraction`, 1]: by default the robot drives forward only, since the camera looks
+forward and a teacher that reverses by its all-round map leaves a depth student blind (docs/embodied-nav.md). The
+depth camera sits at the top of the body. Touching geometry with the footprint disc anywhere below body height
 (walls, trunks, shelves, beams a short robot could pass under) ends the episode as a collision failure (training data
 may instead keep going, blocked: `train_collision_ends_episode`). Goals are
 10-40 m away (geodesic, for that robot). `split` picks the scene families: train/val = the training family (disjoint
@@ -155,6 +157,10 @@ class EmbodiedNavEnv(NavVecEnv):
             lo, hi = ranges[key]
             if not 0 < lo <= hi:
                 raise DepthbenchError(f"embodiment.{key} must be [low, high] with 0 < low <= high, got {ranges[key]}")
+        if not 0.0 <= float(cfg["reverse_speed_fraction"]) <= 1.0:
+            raise DepthbenchError(
+                f"reverse_speed_fraction must be in [0, 1] (0: forward only), got {cfg['reverse_speed_fraction']}"
+            )
         camera = CameraSpec(
             width=int(cfg["depth"]["width"]),
             height=int(cfg["depth"]["height"]),
@@ -364,6 +370,7 @@ class EmbodiedNavEnv(NavVecEnv):
     def step(self, actions: torch.Tensor) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict]:
         e, dt = self.engine, self.cfg["control_dt_s"]
         act = np.clip(actions.detach().cpu().numpy().reshape(self.num_envs, -1)[:, :2].astype(float), -1.0, 1.0)
+        act[:, 0] = np.maximum(act[:, 0], -float(self.cfg["reverse_speed_fraction"]))
         if not np.isfinite(act).all():
             raise DepthbenchError(
                 "embodied-nav received non-finite actions (NaN/inf): the policy diverged; resume from an earlier "
