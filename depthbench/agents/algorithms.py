@@ -219,7 +219,8 @@ def label_bounds(action_bounds: Any) -> tuple[torch.Tensor, torch.Tensor]:
     dimension or a list with one per dimension (embodied-nav: vx executes in [0, 1], wz in [-1, 1])."""
     if not isinstance(action_bounds, (list, tuple)) or len(action_bounds) != 2:
         raise DepthbenchError(
-            f"distillation.algorithm.action_bounds must be [low, high] (numbers or per-dimension lists), got {action_bounds!r}"
+            "distillation.algorithm.action_bounds must be [low, high] (numbers or per-dimension lists), "
+            f"got {action_bounds!r}"
         )
     low, high = (torch.as_tensor(bound, dtype=torch.float32) for bound in action_bounds)
     if low.shape != high.shape or bool((low > high).any()):
