@@ -325,7 +325,10 @@ def _eval(args: argparse.Namespace) -> int:
         run_teacher=not (args.teacher_metrics or args.no_teacher),  # a reference replaces the teacher rollout
     )
     if args.teacher_metrics:
-        add_teacher_reference(result, references.teacher_metrics_path(args.teacher_metrics, result))
+        path = references.teacher_metrics_path(args.teacher_metrics, result)
+        # a reference is named, not located: the store's absolute path differs per machine
+        source = f"{args.teacher_metrics} eval/{path.name}" if references.is_reference(args.teacher_metrics) else None
+        add_teacher_reference(result, path, source=source)
     run_dir = references.output_dir(checkpoint) if isinstance(checkpoint, str) else checkpoint.parent.parent
     out = Path(args.out) if args.out else eval_path(run_dir, f"{result['eval_noise']}_{result['split']}")
     write_metrics(result, out)
@@ -338,8 +341,9 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_teacher_reference(result: dict[str, Any], teacher_path: Path) -> None:
-    """SR / teacher SR from a teacher evaluation on the same task and split, with its bootstrap CI."""
+def add_teacher_reference(result: dict[str, Any], teacher_path: Path, *, source: str | None = None) -> None:
+    """SR / teacher SR from a teacher evaluation on the same task and split, with its bootstrap CI; `source` names
+    the teacher evaluation in the result (default: its path)."""
     from depthbench.agents.evaluation import normalized_success
     from depthbench.agents.report import actions
     from depthbench.errors import DepthbenchError
@@ -358,7 +362,7 @@ def add_teacher_reference(result: dict[str, Any], teacher_path: Path) -> None:
             "evaluate both the same way (--deterministic / --no-deterministic)"
         )
     records = json.loads((teacher_path.parent / teacher["episode_records_file"]).read_text())
-    result["teacher"] = {"metrics": teacher["metrics"], "source": str(teacher_path)}
+    result["teacher"] = {"metrics": teacher["metrics"], "source": source or str(teacher_path)}
     result["normalized_to_teacher"] = normalized_success(result["episode_records"], records, seed=result["eval_seed"])
 
 
