@@ -15,8 +15,7 @@ import json
 import numpy as np
 import torch
 
-from depthbench.agents.evaluation import _teacher_cfg, with_device
-from depthbench.agents.training import PolicySetup, load_checkpoint
+from depthbench.agents.evaluation import checkpoint_in_env
 
 RADIUS_BINS = [(0.15, 0.25), (0.25, 0.35), (0.35, 0.46)]
 
@@ -29,18 +28,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--split", choices=["train", "val", "test"], default="val")
     args = parser.parse_args()
-    data = load_checkpoint(args.checkpoint)
-    meta = data["depthbench"]
-    cfg = with_device(meta["config"], "cpu")
-    student = meta["kind"] == "distillation"
-    setup = PolicySetup(cfg, kind=meta["kind"], teacher_cfg=_teacher_cfg(meta))
-    generator = torch.Generator().manual_seed(args.seed)
-    wrapped = setup.make_env(
-        seed=args.seed, noise_spec="clean", split=args.split, num_envs=args.num_envs, generator=generator
-    )
+    cfg, wrapped, runner = checkpoint_in_env(args.checkpoint, split=args.split, num_envs=args.num_envs, seed=args.seed)
     env = getattr(wrapped, "env", wrapped)  # the depth-feature wrapper keeps the task env as .env
-    runner = setup.runner(wrapped, log_dir=None)
-    runner.alg.load(data, {"student": True, "teacher": True} if student else {"actor": True}, strict=True)
+    student = hasattr(runner.alg, "student")
     policy = runner.alg.student if student else runner.alg.actor
     policy.eval()
     angles = np.linspace(-np.pi, np.pi, 72, endpoint=False)

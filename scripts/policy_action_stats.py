@@ -16,8 +16,7 @@ import json
 import numpy as np
 import torch
 
-from depthbench.agents.evaluation import _teacher_cfg, with_device
-from depthbench.agents.training import PolicySetup, load_checkpoint
+from depthbench.agents.evaluation import checkpoint_in_env
 
 SMALL_TRAIN_ENV = {"scenes_per_family": 1, "episodes_per_scene": 8}
 
@@ -31,18 +30,10 @@ def main() -> None:
     parser.add_argument("--driver", choices=["teacher", "student"], default="teacher")
     parser.add_argument("--split", choices=["train", "val", "test"], default="train")
     args = parser.parse_args()
-    data = load_checkpoint(args.checkpoint)
-    meta = data["depthbench"]
-    cfg = with_device(meta["config"], "cpu")
-    cfg["env"] = {**cfg["env"], **SMALL_TRAIN_ENV}
-    student = meta["kind"] == "distillation"
-    setup = PolicySetup(cfg, kind=meta["kind"], teacher_cfg=_teacher_cfg(meta))
-    generator = torch.Generator().manual_seed(args.seed)
-    env = setup.make_env(
-        seed=args.seed, noise_spec="clean", split=args.split, num_envs=args.num_envs, generator=generator
+    _, env, runner = checkpoint_in_env(
+        args.checkpoint, split=args.split, num_envs=args.num_envs, seed=args.seed, env_overrides=SMALL_TRAIN_ENV
     )
-    runner = setup.runner(env, log_dir=None)
-    runner.alg.load(data, {"student": True, "teacher": True} if student else {"actor": True}, strict=True)
+    student = hasattr(runner.alg, "student")
     models = [runner.alg.student, runner.alg.teacher] if student else [runner.alg.actor]
     for model in models:
         model.eval()

@@ -101,6 +101,25 @@ def run_episodes(
     return records
 
 
+def checkpoint_in_env(
+    checkpoint: str | Path, *, split: str, num_envs: int, seed: int, env_overrides: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], Any, Any]:
+    """(config, env, runner) of a checkpoint on CPU with clean depth, its networks loaded (for a distilled student:
+    student and teacher), for diagnostics that step a policy by hand (scripts/policy_action_stats.py,
+    scripts/collision_bearings.py). `env_overrides` go on top of the checkpoint's env config."""
+    data = load_checkpoint(checkpoint)
+    meta = data["depthbench"]
+    cfg = with_device(meta["config"], "cpu")
+    cfg["env"] = {**cfg["env"], **(env_overrides or {})}
+    setup = PolicySetup(cfg, kind=meta["kind"], teacher_cfg=_teacher_cfg(meta))
+    generator = torch.Generator().manual_seed(seed)
+    env = setup.make_env(seed=seed, noise_spec="clean", split=split, num_envs=num_envs, generator=generator)
+    runner = setup.runner(env, log_dir=None)
+    load_cfg = {"student": True, "teacher": True} if meta["kind"] == "distillation" else {"actor": True}
+    runner.alg.load(data, load_cfg, strict=True)
+    return cfg, env, runner
+
+
 def _plain(episode: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in episode.items():
