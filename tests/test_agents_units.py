@@ -305,3 +305,109 @@ def test_malformed_action_bounds_are_one_clear_error(bounds):
 
     with pytest.raises(DepthbenchError, match="action_bounds"):
         label_bounds(bounds)
+
+
+def _auxiliary_distillation(auxiliary, num_envs=64, aux_output_dim=2):
+    """A Gaussian MSE student over 'policy' (3-d) whose auxiliary target is read from a 'privileged' group."""
+    from rsl_rl.storage import RolloutStorage
+    from tensordict import TensorDict
+
+    from depthbench.agents.models import DepthModel
+
+    torch.manual_seed(0)
+    policy = torch.randn(num_envs, 3)
+    # privileged columns 1 and 3 are linear in the policy observation, so a linear head on the latent can fit them
+    privileged = torch.stack([torch.randn(num_envs), 0.1 * policy[:, 0], torch.randn(num_envs), -0.2 * policy[:, 2]], 1)
+    obs = TensorDict({"policy": policy, "privileged": privileged}, batch_size=[num_envs])
+    groups = {"student": ["policy"], "teacher": ["policy"]}
+    gaussian = {"class_name": "GaussianDistribution", "init_std": 0.3}
+    student = DepthModel(
+        obs, groups, "student", 2, hidden_dims=[8], distribution_cfg=gaussian, aux_output_dim=aux_output_dim
+    )
+    teacher = DepthModel(obs, groups, "teacher", 2, hidden_dims=[8], distribution_cfg=gaussian)
+    storage = RolloutStorage("distillation", num_envs, 4, obs, [2], "cpu")
+    alg = EncoderDistillation(student, teacher, storage, loss_type="mse", auxiliary=auxiliary, gradient_length=4)
+    return alg, obs
+
+
+def _rollout_and_update(alg, obs, steps=4):
+    with torch.inference_mode():
+        for _ in range(steps):
+            alg.act(obs)
+            alg.process_env_step(obs, torch.zeros(obs.batch_size[0]), torch.zeros(obs.batch_size[0], dtype=bool), {})
+    return alg.update()
+
+
+def test_auxiliary_loss_is_the_mse_of_the_scaled_target_and_is_reported_apart_from_the_behaviour_loss():
+    spec = {"group": "privileged", "indices": [1, 3], "scale": 0.5, "coef": 2.0}
+    alg, obs = _auxiliary_distillation(spec)
+    with torch.inference_mode():
+        alg.act(obs)
+    label = alg.transition.privileged_actions
+    # the stored label is [teacher action (2) | privileged columns 1 and 3, unscaled]
+    assert label.shape == (64, 4)
+    assert torch.equal(label[:, 2:], obs["privileged"][:, [1, 3]])
+    # by hand: the student's mean against the teacher's, plus 2 x MSE(head(latent), target / 0.5)
+    with torch.no_grad():
+        student_mean = alg.student(obs)
+        latent = alg.student.obs_normalizer(obs["policy"])
+        expected_aux = ((alg.student.aux_head(latent) - obs["privileged"][:, [1, 3]] / 0.5) ** 2).mean()
+        expected_behaviour = ((student_mean - label[:, :2]) ** 2).mean()
+        total = alg.loss_fn(student_mean, label)
+    assert total.item() == pytest.approx(expected_behaviour.item() + 2.0 * expected_aux.item(), rel=1e-6)
+    alg.storage.clear()
+    losses = _rollout_and_update(alg, obs, steps=4)
+    # one epoch of 4 identical steps accumulates into one Adam step at its end (gradient_length 4), so every batch saw
+    # the initial weights: the reported parts are the hand values, each on its own
+    assert losses["behavior"] == pytest.approx(expected_behaviour.item(), rel=1e-5)
+    assert losses["auxiliary"] == pytest.approx(expected_aux.item(), rel=1e-5)
+
+
+def test_auxiliary_head_learns_privileged_state_that_is_linear_in_what_the_student_sees():
+    # scale 0.2: the head must reach weights 0.5 and -1 (targets 0.1 x0 / 0.2, -0.2 x2 / 0.2); Adam at 3e-2 moves each
+    # weight about 0.03 per step, so 150 steps are several times what it needs
+    alg, obs = _auxiliary_distillation({"group": "privileged", "indices": [1, 3], "scale": 0.2, "coef": 1.0})
+    for group in alg.optimizer.param_groups:
+        group["lr"] = 3e-2
+    first = _rollout_and_update(alg, obs)["auxiliary"]
+    for _ in range(150):
+        last = _rollout_and_update(alg, obs)["auxiliary"]
+    assert last < 1e-3 * first  # an exactly linear target: measured 6e-8 of the first loss after 150 steps
+
+
+def test_without_auxiliary_the_student_has_no_head_and_labels_are_the_teachers_alone():
+    alg, obs = _gaussian_distillation(16, "mse", dagger_beta_decay=0.0)
+    assert alg.student.aux_head is None
+    with torch.inference_mode():
+        alg.act(obs)
+    assert alg.transition.privileged_actions.shape == (16, 2)
+    assert set(_rollout_and_update(alg, obs, steps=3)) == {"behavior"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"group": "privileged", "indices": []}, "non-empty list"),
+        ({"group": "privileged", "indices": [0], "scale": 0}, "scale > 0"),
+        ({"group": "privileged", "indices": [0], "weight": 1}, "must be"),
+        ({"group": "missing", "indices": [0]}, "not an observation group"),
+        ({"group": "privileged", "indices": [4]}, "columns of the 4-wide"),
+    ],
+)
+def test_malformed_auxiliary_targets_are_one_clear_error(spec, message):
+    with pytest.raises(DepthbenchError, match=message):
+        _auxiliary_distillation(spec, aux_output_dim=len(spec["indices"]) or 1)
+
+
+def test_distillation_config_gives_the_student_an_auxiliary_head_of_the_targets_width():
+    from depthbench.agents.config import distillation_train_cfg, resolve_config
+
+    cfg = resolve_config(
+        "kuka-allegro-grasp",
+        overrides=["distillation.algorithm.auxiliary={group: privileged, indices: [0, 1, 2, 23, 24, 25], scale: 0.05}"],
+    )
+    teacher_cfg = resolve_config("kuka-allegro-grasp")
+    train_cfg = distillation_train_cfg(cfg, teacher_cfg)
+    assert train_cfg["student"]["aux_output_dim"] == 6
+    assert train_cfg["algorithm"]["auxiliary"]["indices"] == [0, 1, 2, 23, 24, 25]
+    assert "aux_output_dim" not in distillation_train_cfg(teacher_cfg, teacher_cfg)["student"]

@@ -7,10 +7,13 @@
    students may take the KL between the teacher's and their own Gaussians besides rsl-rl's MSE/Huber on the mean.
 3. DAgger's teacher/student mixture for the rollouts (rsl-rl's student always acts).
 4. Scripted teachers (depthbench.agents.scripted_teachers): no weights to load, episode memory kept out of the update.
+5. An auxiliary loss that makes the student's latent predict privileged state it must infer from depth (the object's
+   position for a grasp), as DextrAH-G's depth student does (Lum et al. 2024, sec. IV-C).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -117,6 +120,7 @@ class EncoderDistillation(Distillation):
         loss_type: str = "mse",
         dagger_beta_decay: float = 0.0,
         action_bounds: tuple[float, float] | None = None,
+        auxiliary: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         self.categorical = isinstance(student.distribution, CategoricalDistribution)
@@ -147,6 +151,20 @@ class EncoderDistillation(Distillation):
             self.loss_fn = self._gaussian_kl_loss
         elif loss_type == "cross_entropy":
             self.loss_fn = _cross_entropy_to_teacher_index
+        self.auxiliary = None if auxiliary is None else AuxiliaryTarget.from_config(auxiliary)
+        if self.auxiliary is not None:
+            self.auxiliary.check(storage.observations, student)
+            # the targets ride in the label tensor after the teacher's label, so rsl-rl's storage and batches carry them
+            storage.privileged_actions = torch.cat(
+                [
+                    storage.privileged_actions,
+                    storage.privileged_actions.new_zeros(*storage.actions.shape[:-1], len(self.auxiliary.indices)),
+                ],
+                dim=-1,
+            )
+            self._behaviour_loss_fn = self.loss_fn
+            self.loss_fn = self._loss_with_auxiliary
+            self._loss_sums = {"behavior": 0.0, "auxiliary": 0.0}
         self.optimizer = build_param_groups(self.optimizer, [self.student], self.learning_rate)
 
     @property
@@ -168,6 +186,10 @@ class EncoderDistillation(Distillation):
         else:
             teacher_action = self._bounded(self.teacher(obs).detach())
             self.transition.privileged_actions = teacher_action
+        if self.auxiliary is not None:
+            self.transition.privileged_actions = torch.cat(
+                [self.transition.privileged_actions, self.auxiliary.target(obs)], dim=-1
+            )
         actions = student_action
         beta = self.teacher_action_prob
         if beta > 0:
@@ -187,8 +209,28 @@ class EncoderDistillation(Distillation):
         self.student.distribution.update(student_mean)
         return gaussian_kl_teacher_to_student(teacher_params, student_mean, self.student.distribution.std)
 
+    def _loss_with_auxiliary(self, student_output: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The behaviour loss on the teacher's label plus coef x the auxiliary MSE on the trailing target columns,
+        predicted from the latent of the student forward pass that produced `student_output`."""
+        width = len(self.auxiliary.indices)
+        behaviour = self._behaviour_loss_fn(student_output, labels[..., :-width])
+        prediction = self.student.aux_head(self.student.last_latent)
+        auxiliary = torch.nn.functional.mse_loss(prediction, labels[..., -width:] / self.auxiliary.scale)
+        self._loss_sums["behavior"] += behaviour.item()
+        self._loss_sums["auxiliary"] += auxiliary.item()
+        return behaviour + self.auxiliary.coef * auxiliary
+
     def update(self) -> dict[str, float]:
         """rsl-rl's update; a categorical student returns logits during it for the cross-entropy / KL loss."""
+        if self.auxiliary is not None:
+            self._loss_sums = dict.fromkeys(self._loss_sums, 0.0)
+            batches = self.num_learning_epochs * self.storage.num_transitions_per_env
+            losses = self._update()
+            # rsl-rl's "behavior" summed the combined loss: report the two parts apart
+            return {**losses, **{key: total / batches for key, total in self._loss_sums.items()}}
+        return self._update()
+
+    def _update(self) -> dict[str, float]:
         self.student.logits_output = self.categorical
         # rsl-rl's update replays the rollout's resets on the teacher; a scripted teacher's episode memory follows the
         # envs, which have moved on, so it must not see them
@@ -212,6 +254,54 @@ class EncoderDistillation(Distillation):
             self.num_updates = int(loaded_dict["iter"])
         wrap_scaled_groups(self.optimizer)
         return resumes_iteration
+
+
+@dataclass(frozen=True)
+class AuxiliaryTarget:
+    """`distillation.algorithm.auxiliary`: columns `indices` of observation group `group` (privileged state the
+    student does not observe), predicted by a linear head on the student's latent with MSE on target / `scale`
+    (the unit in which an error of 1 costs as much as the behaviour loss's scale), weighted by `coef`."""
+
+    group: str
+    indices: tuple[int, ...]
+    scale: float = 1.0
+    coef: float = 1.0
+
+    @classmethod
+    def from_config(cls, spec: Any) -> AuxiliaryTarget:
+        usage = "{group: NAME, indices: [i, ...], scale: >0, coef: >=0}"
+        if not isinstance(spec, dict) or set(spec) - {"group", "indices", "scale", "coef"} or "group" not in spec:
+            raise DepthbenchError(f"distillation.algorithm.auxiliary must be {usage}, got {spec!r}")
+        indices = spec.get("indices")
+        if not isinstance(indices, list) or not indices or not all(isinstance(i, int) and i >= 0 for i in indices):
+            raise DepthbenchError(
+                f"distillation.algorithm.auxiliary.indices must be a non-empty list of column indices, got {indices!r}"
+            )
+        target = cls(str(spec["group"]), tuple(indices), float(spec.get("scale", 1.0)), float(spec.get("coef", 1.0)))
+        if target.scale <= 0 or target.coef < 0:
+            raise DepthbenchError(f"distillation.algorithm.auxiliary needs scale > 0 and coef >= 0, got {spec!r}")
+        return target
+
+    def check(self, observations: TensorDict, student: DepthModel) -> None:
+        if self.group not in observations:
+            raise DepthbenchError(
+                f"distillation.algorithm.auxiliary.group '{self.group}' is not an observation group of this task; "
+                f"groups: {', '.join(sorted(observations.keys()))}"
+            )
+        width = observations[self.group].shape[-1]
+        if observations[self.group].dim() != 3 or max(self.indices) >= width:  # storage: (steps, envs, width)
+            raise DepthbenchError(
+                f"distillation.algorithm.auxiliary.indices {list(self.indices)} must be columns of the "
+                f"{width}-wide vector group '{self.group}'"
+            )
+        if getattr(student, "aux_head", None) is None or student.aux_head.out_features != len(self.indices):
+            raise DepthbenchError(
+                "the student has no auxiliary head of the target's width (distillation_train_cfg "
+                "sets student.aux_output_dim from distillation.algorithm.auxiliary)"
+            )
+
+    def target(self, obs: TensorDict) -> torch.Tensor:
+        return obs[self.group][..., list(self.indices)]
 
 
 def label_bounds(action_bounds: Any) -> tuple[torch.Tensor, torch.Tensor]:

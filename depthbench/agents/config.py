@@ -218,11 +218,16 @@ def distillation_train_cfg(cfg: dict[str, Any], teacher_cfg: dict[str, Any]) -> 
     student_groups = route_obs_groups({"student": cfg["obs_groups"]["actor"]}, frozen)["student"]
     dist = cfg["distillation"]
     in_model = None if frozen else encoder_create_kwargs(cfg)
+    student = model_cfg(dist["student"], in_model if DEPTH_GROUP in student_groups else None)
+    if dist["algorithm"].get("auxiliary") is not None:
+        from depthbench.agents.algorithms import AuxiliaryTarget
+
+        student["aux_output_dim"] = len(AuxiliaryTarget.from_config(dist["algorithm"]["auxiliary"]).indices)
     return {
         "num_steps_per_env": dist["num_steps_per_env"],
         "save_interval": 10**9,
         "obs_groups": {"student": student_groups, "teacher": list(teacher_groups)},
-        "student": model_cfg(dist["student"], in_model if DEPTH_GROUP in student_groups else None),
+        "student": student,
         "teacher": model_cfg(teacher_cfg["ppo"]["actor"], None),
         "algorithm": {"class_name": DISTILLATION_CLASS, **copy.deepcopy(dist["algorithm"])},
         "check_for_nan": True,

@@ -62,6 +62,7 @@ class DepthModel(MLPModel):
         rnn_hidden_dim: int = 256,
         rnn_num_layers: int = 1,
         encoder_cfg: dict[str, Any] | None = None,
+        aux_output_dim: int = 0,
     ) -> None:
         self._split_groups(obs, obs_groups, obs_set)
         encoder = None
@@ -84,6 +85,10 @@ class DepthModel(MLPModel):
         self.is_recurrent = rnn_type is not None
         if rnn_type is not None:
             self.rnn = RNN(self.obs_dim + self.image_feature_dim, rnn_hidden_dim, rnn_num_layers, rnn_type)
+        # a distilled student's auxiliary prediction of privileged state (EncoderDistillation's `auxiliary`): linear,
+        # so the latent the policy MLP reads must carry the target itself
+        self.aux_head = nn.Linear(self._get_latent_dim(), aux_output_dim) if aux_output_dim else None
+        self.last_latent: torch.Tensor | None = None
 
     def _split_groups(self, obs: TensorDict, obs_groups: dict[str, list[str]], obs_set: str) -> None:
         self.image_groups = [g for g in obs_groups[obs_set] if obs[g].dim() == 4]
@@ -127,6 +132,7 @@ class DepthModel(MLPModel):
         latent = torch.cat(parts, dim=-1)
         if self.rnn_type is not None:
             latent = self.rnn(latent, masks, hidden_state).squeeze(0)
+        self.last_latent = latent
         return latent
 
     def _encode_valid(self, depth_m: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
