@@ -7,7 +7,10 @@
    students may take the KL between the teacher's and their own Gaussians besides rsl-rl's MSE/Huber on the mean.
 3. DAgger's teacher/student mixture for the rollouts (rsl-rl's student always acts).
 4. Scripted teachers (depthbench.agents.scripted_teachers): no weights to load, episode memory kept out of the update.
-5. An auxiliary loss that makes the student's latent predict privileged state it must infer from depth (the object's
+5. DAgger's dataset aggregation (Ross et al. 2011: every iteration trains on all data so far; rsl-rl's Distillation
+   trains on the latest rollout only and forgets what earlier states taught), for feedforward students: a ring buffer
+   of past rollouts from which each update draws extra minibatches.
+6. An auxiliary loss that makes the student's latent predict privileged state it must infer from depth (the object's
    position for a grasp), as DextrAH-G's depth student does (Lum et al. 2024, sec. IV-C).
 """
 
@@ -121,6 +124,7 @@ class EncoderDistillation(Distillation):
         dagger_beta_decay: float = 0.0,
         action_bounds: tuple[float, float] | None = None,
         auxiliary: dict[str, Any] | None = None,
+        aggregation: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         self.categorical = isinstance(student.distribution, CategoricalDistribution)
@@ -165,6 +169,12 @@ class EncoderDistillation(Distillation):
             self._behaviour_loss_fn = self.loss_fn
             self.loss_fn = self._loss_with_auxiliary
             self._loss_sums = {"behavior": 0.0, "auxiliary": 0.0}
+        self.aggregation = None if aggregation is None else AggregatedDataset.from_config(aggregation)
+        if self.aggregation is not None and student.is_recurrent:
+            raise DepthbenchError(
+                "distillation.algorithm.aggregation draws single steps from past rollouts, which a recurrent student "
+                "cannot learn from (its memory needs the steps before); use a feedforward student or aggregation: null"
+            )
         self.optimizer = build_param_groups(self.optimizer, [self.student], self.learning_rate)
 
     @property
@@ -221,14 +231,35 @@ class EncoderDistillation(Distillation):
         return behaviour + self.auxiliary.coef * auxiliary
 
     def update(self) -> dict[str, float]:
-        """rsl-rl's update; a categorical student returns logits during it for the cross-entropy / KL loss."""
+        """rsl-rl's update on the latest rollout, then (with aggregation) minibatches from all stored rollouts."""
+        if self.aggregation is not None:  # before rsl-rl's update clears the storage
+            self.aggregation.add(self.storage.observations.flatten(0, 1), self.storage.privileged_actions.flatten(0, 1))
         if self.auxiliary is not None:
             self._loss_sums = dict.fromkeys(self._loss_sums, 0.0)
+        losses = self._update()
+        if self.auxiliary is not None:  # rsl-rl's "behavior" summed the combined loss: report the two parts apart
             batches = self.num_learning_epochs * self.storage.num_transitions_per_env
-            losses = self._update()
-            # rsl-rl's "behavior" summed the combined loss: report the two parts apart
-            return {**losses, **{key: total / batches for key, total in self._loss_sums.items()}}
-        return self._update()
+            losses.update({key: total / batches for key, total in self._loss_sums.items()})
+        if self.aggregation is not None:
+            losses["aggregated"] = self._update_on_aggregate()
+        return losses
+
+    def _update_on_aggregate(self) -> float:
+        """`batches` Adam steps on minibatches drawn uniformly from every stored step; returns their mean loss."""
+        self.student.logits_output = self.categorical
+        total = 0.0
+        try:
+            for observations, labels in self.aggregation.minibatches():
+                loss = self.loss_fn(self.student(observations), labels)
+                self.optimizer.zero_grad()
+                loss.backward()
+                if self.max_grad_norm:
+                    torch.nn.utils.clip_grad_norm_(self.student.parameters(), self.max_grad_norm)
+                self.optimizer.step()
+                total += loss.item()
+        finally:
+            self.student.logits_output = False
+        return total / self.aggregation.batches
 
     def _update(self) -> dict[str, float]:
         self.student.logits_output = self.categorical
@@ -302,6 +333,53 @@ class AuxiliaryTarget:
 
     def target(self, obs: TensorDict) -> torch.Tensor:
         return obs[self.group][..., list(self.indices)]
+
+
+class AggregatedDataset:
+    """`distillation.algorithm.aggregation`: the last `rollouts` rollouts' steps (observations and labels) in a ring
+    buffer, allocated at the first rollout; each update draws `batches` minibatches of `batch_size` steps from it.
+
+    Memory: `rollouts` x envs x steps per env x the size of one step's observations (a 64x64 depth image is 16 KB)."""
+
+    def __init__(self, rollouts: int, batches: int, batch_size: int, seed: int = 0) -> None:
+        self.rollouts, self.batches, self.batch_size = rollouts, batches, batch_size
+        self.observations: TensorDict | None = None
+        self.labels: torch.Tensor | None = None
+        self.filled = 0
+        self.next = 0
+        self.generator = torch.Generator().manual_seed(seed)
+
+    @classmethod
+    def from_config(cls, spec: Any) -> AggregatedDataset:
+        keys = ("rollouts", "batches", "batch_size")
+        if (
+            not isinstance(spec, dict)
+            or set(spec) != set(keys)
+            or not all(isinstance(spec[k], int) and spec[k] > 0 for k in keys)
+        ):
+            raise DepthbenchError(
+                f"distillation.algorithm.aggregation must be {{rollouts: N, batches: N, batch_size: N}} with positive "
+                f"integers, got {spec!r}"
+            )
+        return cls(spec["rollouts"], spec["batches"], spec["batch_size"])
+
+    def add(self, observations: TensorDict, labels: torch.Tensor) -> None:
+        """Store one rollout's steps (flattened to (steps x envs, ...)), overwriting the oldest rollout when full."""
+        steps = labels.shape[0]
+        if self.observations is None:
+            capacity = self.rollouts * steps
+            self.observations = observations.apply(lambda x: x.new_zeros(capacity, *x.shape[1:]), batch_size=[capacity])
+            self.labels = labels.new_zeros(capacity, *labels.shape[1:])
+        start = self.next * steps
+        self.observations[start : start + steps] = observations
+        self.labels[start : start + steps] = labels
+        self.next = (self.next + 1) % self.rollouts
+        self.filled = min(self.filled + steps, self.labels.shape[0])
+
+    def minibatches(self):  # noqa: ANN201 - a generator of (TensorDict, Tensor)
+        for _ in range(self.batches):
+            index = torch.randint(self.filled, (self.batch_size,), generator=self.generator)
+            yield self.observations[index], self.labels[index]
 
 
 def label_bounds(action_bounds: Any) -> tuple[torch.Tensor, torch.Tensor]:
