@@ -1,11 +1,13 @@
 """The scripted grasp as a DAgger teacher: `scripted:grasp` resolves to the scripted controller, acts from the state
 alone, and distills into a depth student whose checkpoint loads weights-only and evaluates against it."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
-from depthbench.agents import scripted_teachers, training
+from depthbench.agents import references, scripted_teachers, training
 from depthbench.agents.config import resolve_config
 from depthbench.agents.evaluation import evaluate_checkpoint
 from depthbench.benchmarks.cli import main
@@ -163,7 +165,9 @@ def test_dagger_executes_the_teacher_with_probability_beta(dagger):
     alg.num_updates = 0
 
 
-def test_distill_from_scripted_teacher_writes_a_weights_only_checkpoint_that_evaluates(tmp_path):
+def test_distill_from_scripted_teacher_writes_a_weights_only_checkpoint_that_evaluates_and_publishes(
+    tmp_path, monkeypatch
+):
     out = tmp_path / "student"
     argv = ["distill", TASK, "--teacher", "scripted:grasp", "--out", str(out), "--no-progress"]
     argv += ["--iterations", "2", "--set=save_interval=2", *[f"--set={o}" for o in TINY]]
@@ -181,6 +185,16 @@ def test_distill_from_scripted_teacher_writes_a_weights_only_checkpoint_that_eva
     # the run knows its teacher: --resume needs no --teacher
     assert main(["distill", TASK, "--resume", "--iterations", "3", "--out", str(out), "--no-progress"]) == 0
     assert training.load_checkpoint(out / "checkpoints/model_3.pt")["iter"] == 3
+    # published as a reference with no teacher entry: the controller has no weights, the student names it
+    argv = ["eval", TASK, "--checkpoint", str(out), "--episodes", "2", "--num-envs", "2", "--no-progress"]
+    assert main(argv) == 0
+    monkeypatch.setenv(references.ENV_VAR, str(tmp_path / "store"))
+    assert main(["references", "add", str(out), "--task", TASK, "--role", "student"]) == 0
+    (entry,) = references.entries(tmp_path / "store")
+    assert references.describe(entry)["teacher"] == "scripted:grasp"
+    stored = json.loads((entry.path / "manifest.json").read_text())
+    assert stored["teacher_checkpoint"] == "scripted:grasp"
+    assert training.load_checkpoint(entry.checkpoint)["teacher_state_dict"] == {}
 
 
 def test_update_does_not_replay_resets_on_the_scripted_teachers_memory(dagger):

@@ -316,7 +316,12 @@ def add(
         iterations=iterations,
         seed=int(manifest["seed"]),
     )
-    teacher = _find_teacher(data, task, root) if manifest["kind"] == "distillation" else None
+    from depthbench.agents.scripted_teachers import is_scripted
+
+    # a scripted teacher (distill --teacher scripted:NAME) has no weights to store: the student names the controller
+    scripted_teacher = manifest.get("teacher_checkpoint") if is_scripted(manifest.get("teacher_checkpoint")) else None
+    distilled = manifest["kind"] == "distillation" and scripted_teacher is None
+    teacher = _find_teacher(data, task, root) if distilled else None
     for student in entries(root):  # --force must not swap the teacher a stored student names for another one
         student_manifest = json.loads((student.path / MANIFEST).read_text())
         if student_manifest["reference"].get("teacher") == f"{PREFIX}{task}/{role}":
@@ -346,7 +351,7 @@ def add(
         "added_with": agent_config.versions(),
         "stripped": STRIPPED,
         "evaluations": [path.name for path, _, _ in evals],
-        "teacher": teacher.name if teacher else None,
+        "teacher": teacher.name if teacher else scripted_teacher,
     }
     stored_manifest = {**manifest, "checkpoint": MODEL, "reference": provenance}
     if teacher is not None:
