@@ -18,6 +18,8 @@ from rsl_rl.modules import RNN, HiddenState
 from rsl_rl.utils import unpad_trajectories
 from tensordict import TensorDict
 
+from depthbench.errors import DepthbenchError
+
 GRID_CELLS = 3  # frozen features keep a 3x3 layout grid, like the encoders' default "global+grid" head
 
 
@@ -63,7 +65,11 @@ class DepthModel(MLPModel):
         rnn_num_layers: int = 1,
         encoder_cfg: dict[str, Any] | None = None,
         aux_output_dim: int = 0,
+        obs_exclude: dict[str, list[int]] | None = None,
     ) -> None:
+        # columns of 1D groups this model does not read, e.g. a DAgger student's previous action (de Haan et al. 2019:
+        # imitators that see their own past actions learn to repeat them instead of reading the scene)
+        self._kept_columns = {g: _kept(obs[g].shape[-1], cols, g) for g, cols in (obs_exclude or {}).items()}
         self._split_groups(obs, obs_groups, obs_set)
         encoder = None
         self.image_feature_dim = 0
@@ -98,7 +104,20 @@ class DepthModel(MLPModel):
 
     def _get_obs_dim(self, obs: TensorDict, obs_groups: dict[str, list[str]], obs_set: str) -> tuple[list[str], int]:
         groups_1d = [g for g in obs_groups[obs_set] if obs[g].dim() == 2]
-        return groups_1d, sum(obs[g].shape[-1] for g in groups_1d)
+        unknown = set(self._kept_columns) - set(groups_1d)
+        if unknown:
+            raise DepthbenchError(
+                f"distillation.student.obs_exclude names {sorted(unknown)}, not vector groups the student reads "
+                f"({groups_1d})"
+            )
+        return groups_1d, sum(self._vector(obs, g).shape[-1] for g in groups_1d)
+
+    def _vector(self, obs: TensorDict, group: str) -> torch.Tensor:
+        return obs[group][..., self._kept_columns[group]] if group in self._kept_columns else obs[group]
+
+    def update_normalization(self, obs: TensorDict) -> None:
+        if self.obs_normalization and self.obs_groups:
+            self.obs_normalizer.update(torch.cat([self._vector(obs, g) for g in self.obs_groups], dim=-1))
 
     def _get_latent_dim(self) -> int:
         return self.rnn_hidden_dim if self.rnn_type is not None else self.obs_dim + self.image_feature_dim
@@ -126,7 +145,7 @@ class DepthModel(MLPModel):
     ) -> torch.Tensor:
         parts = []
         if self.obs_groups:
-            parts.append(self.obs_normalizer(torch.cat([obs[g] for g in self.obs_groups], dim=-1)))
+            parts.append(self.obs_normalizer(torch.cat([self._vector(obs, g) for g in self.obs_groups], dim=-1)))
         for group in self.image_groups:
             parts.append(self._encode_valid(obs[group], masks))
         latent = torch.cat(parts, dim=-1)
@@ -167,3 +186,11 @@ class DepthModel(MLPModel):
             return []
         groups = [([p for p in g["params"] if p.requires_grad], float(g["lr"])) for g in self.encoder.param_groups(1.0)]
         return [(params, mult) for params, mult in groups if params]
+
+
+def _kept(width: int, excluded: list[int], group: str) -> list[int]:
+    if not all(isinstance(c, int) and 0 <= c < width for c in excluded):
+        raise DepthbenchError(
+            f"distillation.student.obs_exclude.{group} must list columns of the {width}-wide group, got {excluded}"
+        )
+    return [c for c in range(width) if c not in set(excluded)]
