@@ -499,3 +499,34 @@ def test_aggregation_refuses_a_recurrent_student():
         EncoderDistillation(
             student, teacher, storage, gradient_length=4, aggregation={"rollouts": 2, "batches": 1, "batch_size": 4}
         )
+
+
+def test_obs_exclude_hides_columns_from_the_student_and_its_normalizer():
+    from tensordict import TensorDict
+
+    from depthbench.agents.models import DepthModel
+
+    torch.manual_seed(0)
+    obs = TensorDict({"policy": torch.randn(32, 3), "extra": torch.randn(32, 2)}, batch_size=[32])
+    groups = {"student": ["policy", "extra"]}
+    model = DepthModel(obs, groups, "student", 1, hidden_dims=[8], obs_normalization=True, obs_exclude={"policy": [1]})
+    assert model.obs_dim == 4 and model.obs_normalizer._mean.shape[-1] == 4
+    model.update_normalization(obs)  # statistics of the columns it reads: policy 0 and 2, then extra
+    read = torch.cat([obs["policy"][:, [0, 2]], obs["extra"]], dim=1)
+    assert torch.allclose(model.obs_normalizer._mean.flatten(), read.mean(0), atol=1e-6)
+    changed = obs.clone()
+    changed["policy"][:, 1] += 100.0  # the hidden column: no effect
+    assert torch.equal(model(obs), model(changed))
+    changed["policy"][:, 0] += 1.0  # a read column: an effect
+    assert not torch.allclose(model(obs), model(changed))
+
+
+@pytest.mark.parametrize(("exclude", "message"), [({"policy": [3]}, "3-wide"), ({"missing": [0]}, "missing")])
+def test_malformed_obs_exclude_is_one_clear_error(exclude, message):
+    from tensordict import TensorDict
+
+    from depthbench.agents.models import DepthModel
+
+    obs = TensorDict({"policy": torch.randn(4, 3)}, batch_size=[4])
+    with pytest.raises(DepthbenchError, match=message):
+        DepthModel(obs, {"student": ["policy"]}, "student", 1, hidden_dims=[8], obs_exclude=exclude)

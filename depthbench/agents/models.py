@@ -69,7 +69,7 @@ class DepthModel(MLPModel):
     ) -> None:
         # columns of 1D groups this model does not read, e.g. a DAgger student's previous action (de Haan et al. 2019:
         # imitators that see their own past actions learn to repeat them instead of reading the scene)
-        self._kept_columns = {g: _kept(obs[g].shape[-1], cols, g) for g, cols in (obs_exclude or {}).items()}
+        self._kept_columns = {g: _kept(obs, g, cols) for g, cols in (obs_exclude or {}).items()}
         self._split_groups(obs, obs_groups, obs_set)
         encoder = None
         self.image_feature_dim = 0
@@ -188,7 +188,10 @@ class DepthModel(MLPModel):
         return [(params, mult) for params, mult in groups if params]
 
 
-def _kept(width: int, excluded: list[int], group: str) -> list[int]:
+def _kept(obs: TensorDict, group: str, excluded: list[int]) -> list[int]:
+    if group not in obs or obs[group].dim() != 2:
+        raise DepthbenchError(f"distillation.student.obs_exclude names '{group}', not a vector observation group")
+    width = obs[group].shape[-1]
     if not all(isinstance(c, int) and 0 <= c < width for c in excluded):
         raise DepthbenchError(
             f"distillation.student.obs_exclude.{group} must list columns of the {width}-wide group, got {excluded}"
