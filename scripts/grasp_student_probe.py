@@ -133,7 +133,10 @@ def main() -> None:
     drive.add_argument("--seed", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    perception(args) if args.command == "perception" else trace(args)
+    if args.command == "perception":
+        perception(args)
+    else:
+        trace(args)
 
 
 if __name__ == "__main__":

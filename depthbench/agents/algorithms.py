@@ -226,8 +226,9 @@ class EncoderDistillation(Distillation):
         behaviour = self._behaviour_loss_fn(student_output, labels[..., :-width])
         prediction = self.student.aux_head(self.student.last_latent)
         auxiliary = torch.nn.functional.mse_loss(prediction, labels[..., -width:] / self.auxiliary.scale)
-        self._loss_sums["behavior"] += behaviour.item()
-        self._loss_sums["auxiliary"] += auxiliary.item()
+        # detached sums, read once per update: no device sync per batch
+        self._loss_sums["behavior"] += behaviour.detach()
+        self._loss_sums["auxiliary"] += auxiliary.detach()
         return behaviour + self.auxiliary.coef * auxiliary
 
     def update(self) -> dict[str, float]:
@@ -239,7 +240,7 @@ class EncoderDistillation(Distillation):
         losses = self._update()
         if self.auxiliary is not None:  # rsl-rl's "behavior" summed the combined loss: report the two parts apart
             batches = self.num_learning_epochs * self.storage.num_transitions_per_env
-            losses.update({key: total / batches for key, total in self._loss_sums.items()})
+            losses.update({key: float(total) / batches for key, total in self._loss_sums.items()})
         if self.aggregation is not None:
             losses["aggregated"] = self._update_on_aggregate()
         return losses

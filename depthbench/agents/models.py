@@ -196,4 +196,5 @@ def _kept(obs: TensorDict, group: str, excluded: list[int]) -> list[int]:
         raise DepthbenchError(
             f"distillation.student.obs_exclude.{group} must list columns of the {width}-wide group, got {excluded}"
         )
-    return [c for c in range(width) if c not in set(excluded)]
+    hidden = set(excluded)
+    return [c for c in range(width) if c not in hidden]
