@@ -79,7 +79,8 @@ class NavEngine:
         h = self.atlas.cell
         offsets = np.array([[h, 0], [-h, 0], [0, h], [0, -h]])
         v = self.fields.sample(self.slot[:, None], self.scene[:, None], self.xy[:, None, :] + offsets)
-        grad = np.nan_to_num(np.stack([v[:, 0] - v[:, 1], v[:, 2] - v[:, 3]], 1), posinf=0.0, neginf=0.0)
+        with np.errstate(invalid="ignore"):  # inf - inf (both neighbours unreachable) is a zero component
+            grad = np.nan_to_num(np.stack([v[:, 0] - v[:, 1], v[:, 2] - v[:, 3]], 1), posinf=0.0, neginf=0.0)
         down = -grad / np.maximum(np.linalg.norm(grad, axis=1, keepdims=True), 1e-9)
         c, s = np.cos(self.yaw), np.sin(self.yaw)
         return np.stack([c * down[:, 0] + s * down[:, 1], -s * down[:, 0] + c * down[:, 1]], 1)
