@@ -229,6 +229,8 @@ def evaluate_checkpoint(
         "config": cfg,
         "versions": agent_config.versions(),
     }
+    if "weights_average" in meta:  # depthbench average: the mean of these iterates, not the checkpoint's own
+        result["weights_average"] = meta["weights_average"]
     if meta["kind"] == "distillation" and run_teacher:
         teacher_env = setup.make_env(
             seed=EVAL_SEED_OFFSET + seed,

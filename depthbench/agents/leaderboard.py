@@ -123,6 +123,7 @@ def build_rows(metrics: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any
         row: dict[str, Any] = dict(zip(KEY_FIELDS, key, strict=True))
         row.update(
             weights_provenance=first["encoder"]["weights_provenance"],
+            weights_average=first.get("weights_average", {}).get("iterations"),
             seeds=seeds,
             per_seed_sr={seed: float(np.mean(_successes(by_seed[seed][2]))) for seed in seeds},
             episodes=len(records),
@@ -248,6 +249,12 @@ def _cell(row: dict[str, Any], name: str) -> str:
     return _fmt(row.get(name)) if row.get(name) else "-"
 
 
+def _iterations(row: dict[str, Any]) -> str | int:
+    """The iteration count, or for a weight average (depthbench average) the span of the iterates averaged."""
+    averaged = row.get("weights_average")
+    return f"mean {averaged[0]}-{averaged[-1]}" if averaged else row["iterations"]
+
+
 def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
@@ -258,7 +265,7 @@ def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "eval noise": r["eval_noise"],
             "split": r["split"],
             "actions": r["actions"],
-            "iters": r["iterations"],
+            "iters": _iterations(r),
             "recipe": r["recipe"],
             "seeds": len(r["seeds"]),
             "episodes": r["episodes"],

@@ -114,6 +114,8 @@ def recipe(data: dict[str, Any]) -> str:
         return {k: v for key, value in node.items() for k, v in flat(value, f"{prefix}{key}.").items()}
 
     kept = {k: v for k, v in data["config"].items() if k not in NOT_RECIPE}
+    if "weights_average" in data:  # the mean of a run's iterates is a recipe of its own, not one more seed
+        kept["weights_average"] = data["weights_average"]["iterations"]
     text = json.dumps(flat(kept), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 

@@ -301,6 +301,66 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return data
 
 
+# the trained weights of each kind of checkpoint; a distilled student's frozen teacher is the same in all of them
+ACTOR_CRITIC = ("actor_state_dict", "critic_state_dict")
+AVERAGED_STATE = {"ppo": ACTOR_CRITIC, "teacher": ACTOR_CRITIC, "distillation": ("student_state_dict",)}
+
+
+def average_checkpoints(
+    run_dir: str | Path, first_iteration: int, out_dir: str | Path, *, command: str | None = None
+) -> Path:
+    """Stochastic weight averaging (Izmailov et al. 2018) of a finished run's saved iterates: the equal-weight mean of
+    the policy weights of every checkpoint from `first_iteration` on, written as a run folder of its own
+    (OUT_DIR/checkpoints/model_<last>.pt and a manifest naming the iterates), so that eval, export and `references
+    add` take it like any run and its evaluations land in OUT_DIR/eval, not beside the last iterate's.
+
+    Why: a constant-rate run ends at an arbitrary point of its last iterates' spread, and which point varies by seed;
+    their mean sits nearer the centre. torch.optim.swa_utils.AveragedModel keeps such a mean of a live module while
+    training; here the iterates are already on disk, so their state dicts are averaged directly (the same mean).
+    Normalizer statistics (running estimates over all data seen) and integer buffers come from the last iterate;
+    optimizer moments are dropped (the average cannot resume training)."""
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    manifest_path = run_dir / MANIFEST
+    if not manifest_path.is_file():
+        raise DepthbenchError(f"no {MANIFEST} in {run_dir}: pass a run directory from `depthbench train/distill`")
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("status") != "finished":
+        raise DepthbenchError(f"run {run_dir} is not finished (status {manifest.get('status')}); finish it first")
+    paths = sorted((run_dir / CHECKPOINTS).glob("model_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
+    paths = [p for p in paths if int(p.stem.split("_")[1]) >= first_iteration]
+    if len(paths) < 2:
+        raise DepthbenchError(
+            f"{run_dir / CHECKPOINTS} has {len(paths)} checkpoint(s) from iteration {first_iteration} on; averaging "
+            "needs at least two: pass an earlier --from-iteration"
+        )
+    if out_dir.resolve() == run_dir.resolve() or (out_dir / CHECKPOINTS).exists():
+        raise DepthbenchError(f"{out_dir} is a run folder already; pass a new --out folder for the averaged policy")
+    iterates = [load_checkpoint(p) for p in paths]
+    last = iterates[-1]
+    keys = AVERAGED_STATE.get(last["depthbench"]["kind"])
+    if keys is None:
+        raise DepthbenchError(f"{paths[-1]} is a '{last['depthbench']['kind']}' checkpoint, which cannot be averaged")
+    moments_dropped = {"state": {}, "param_groups": last["optimizer_state_dict"]["param_groups"]}
+    averaged = {**last, "optimizer_state_dict": moments_dropped}
+    for key in keys:
+        state = {}
+        for name, value in last[key].items():
+            if "normalizer" in name or not torch.is_floating_point(value):
+                state[name] = value
+            else:
+                state[name] = torch.stack([it[key][name] for it in iterates]).mean(0)
+        averaged[key] = state
+    iterations = [int(it["iter"]) for it in iterates]
+    average = {"iterations": iterations, "source_run_dir": str(run_dir), "method": "swa (equal-weight mean)"}
+    if command:
+        average["command"] = command
+    averaged["depthbench"] = {**last["depthbench"], "weights_average": average}
+    checkpoint = out_dir / CHECKPOINTS / paths[-1].name
+    torch_save_atomic(averaged, checkpoint)
+    write_json_atomic(out_dir / MANIFEST, {**manifest, "checkpoint": str(checkpoint), "weights_average": average})
+    return checkpoint
+
+
 def train(
     cfg: dict[str, Any],
     run_dir: str | Path,

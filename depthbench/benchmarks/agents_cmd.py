@@ -154,6 +154,21 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     export.set_defaults(func=_export)
 
+    average = subparsers.add_parser(
+        "average",
+        help="average a finished run's last checkpoints (stochastic weight averaging) into a new run folder",
+        description="Stochastic weight averaging (Izmailov et al. 2018) of a finished run's saved iterates: the "
+        "mean of the policy weights of every checkpoint from --from-iteration on, written to "
+        "OUT/checkpoints/model_<last>.pt with a manifest naming the iterates. Evaluate it like any checkpoint; its "
+        "evaluations record the average and the leaderboard keeps it apart from the last iterate.",
+    )
+    average.add_argument("run_dir", help="a finished train/distill run folder")
+    average.add_argument(
+        "--from-iteration", type=int, required=True, help="average every saved checkpoint from this iteration on"
+    )
+    average.add_argument("--out", required=True, help="a new folder for the averaged policy")
+    average.set_defaults(func=_average)
+
     listing = subparsers.add_parser("list", help="tasks, encoders, noise models and presets")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=_list)
@@ -488,6 +503,16 @@ def _export(args: argparse.Namespace) -> int:
         f"wrote {info['onnx']} (inputs {info['inputs']}); parity vs PyTorch over {parity['samples']} samples: "
         f"max |diff| {parity['max_abs_diff']:.2e}, actions equal: {parity['actions_equal']}"
     )
+    return 0
+
+
+def _average(args: argparse.Namespace) -> int:
+    from depthbench.agents.training import average_checkpoints
+
+    checkpoint = average_checkpoints(args.run_dir, args.from_iteration, args.out, command=_command_line())
+    task = json.loads((Path(args.out) / "manifest.json").read_text())["task"]
+    print(f"wrote {checkpoint}")
+    print(f"evaluate:   depthbench eval {task} --checkpoint {checkpoint}")
     return 0
 
 
