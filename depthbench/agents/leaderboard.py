@@ -175,10 +175,10 @@ def _matching_teacher(row: dict[str, Any], rows: dict[tuple, dict[str, Any]]) ->
 
 
 def method_label(row: dict[str, Any]) -> str:
-    """A recipe x eval noise across tasks (no '|': it sits in a markdown table cell)."""
-    return (
-        f"{row['encoder']} · {row['kind']} · train {row['train_noise']} · eval {row['eval_noise']} · {row['actions']}"
-    )
+    """A recipe x eval noise across tasks (no '|': it sits in a markdown table cell); weight averages apart."""
+    label = f"{row['encoder']} · {row['kind']} · train {row['train_noise']} · eval {row['eval_noise']}"
+    label += f" · {row['actions']}"
+    return f"{label} · weight average" if row.get("weights_average") else label
 
 
 @contextlib.contextmanager
@@ -195,7 +195,8 @@ def _numpy_seed(seed: int) -> Iterator[None]:
 def score_matrices(rows: list[dict[str, Any]], *, normalized: bool) -> dict[str, dict[str, Any]]:
     """Per method (a recipe x eval noise, across tasks): the (runs x tasks) score matrix rliable expects, a run being
     a training seed. Per-run score: the seed's SR, or SR / the task teacher's pooled SR. Where a method has several
-    rows on one task (different iterations), the one trained longest is used; tasks with fewer seeds cut every task
+    rows on one task (iterations or recipes), the one trained longest is used, then the one with the most seeds and
+    episodes (not whichever recipe hash sorts first); tasks with fewer seeds cut every task
     to the smallest seed count (the first seeds)."""
     methods: dict[str, dict[str, dict[str, Any]]] = {}
     for row in rows:
@@ -203,7 +204,8 @@ def score_matrices(rows: list[dict[str, Any]], *, normalized: bool) -> dict[str,
             continue
         per_task = methods.setdefault(method_label(row), {})
         held = per_task.get(row["task"])
-        if held is None or row["iterations"] > held["iterations"]:
+        rank = (row["iterations"], len(row["seeds"]), row["episodes"])
+        if held is None or rank > (held["iterations"], len(held["seeds"]), held["episodes"]):
             per_task[row["task"]] = row
     out = {}
     for label, per_task in sorted(methods.items()):
