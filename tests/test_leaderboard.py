@@ -55,7 +55,20 @@ def iqm(values):
 
 
 def write_eval(
-    path, *, task, kind, encoder, seed, noise, wins, n=N, deterministic=False, teacher=None, spl=True, config=None
+    path,
+    *,
+    task,
+    kind,
+    encoder,
+    seed,
+    noise,
+    wins,
+    n=N,
+    deterministic=False,
+    teacher=None,
+    spl=True,
+    config=None,
+    split="test",
 ):
     records = [
         {"env_id": i % 2, "success": i < wins, **({"spl": 0.5 if i < wins else 0.0} if spl else {})} for i in range(n)
@@ -66,7 +79,7 @@ def write_eval(
         "kind": kind,
         "checkpoint": f"{path.parent}/model_100.pt",
         "iterations": 100,
-        "split": "test",
+        "split": split,
         "eval_noise": noise,
         "train_noise": "clean",
         "train_seed": seed,
@@ -252,3 +265,11 @@ def test_two_recipes_are_two_rows_and_seeds_of_one_recipe_pool(tmp_path):
     # whichever recipe hash sorts first.
     (matrix,) = leaderboard.score_matrices(rows, normalized=False).values()
     assert matrix["runs"] == 2 and sorted(matrix["scores"][:, 0]) == pytest.approx([10 / N, 12 / N])
+    # A validation evaluation of the same recipe with as many seeds and more episodes does not stand in for the test
+    # split.
+    write_eval(root / "d/clean-val.json", seed=0, wins=30, n=2 * N, config=base, split="val", **common)
+    write_eval(root / "e/clean-val.json", seed=1, wins=30, n=2 * N, config=seed1, split="val", **common)
+    rows = leaderboard.build_rows(leaderboard.gather([root]))
+    assert len(rows) == 3 and max(r["episodes"] for r in rows if r["split"] == "val") == 4 * N
+    (matrix,) = leaderboard.score_matrices(rows, normalized=False).values()
+    assert sorted(matrix["scores"][:, 0]) == pytest.approx([10 / N, 12 / N])

@@ -192,11 +192,16 @@ def _numpy_seed(seed: int) -> Iterator[None]:
         np.random.set_state(state)
 
 
+def _aggregate_rank(row: dict[str, Any]) -> tuple:
+    return (row["split"] == "test", row["iterations"], len(row["seeds"]), row["episodes"])
+
+
 def score_matrices(rows: list[dict[str, Any]], *, normalized: bool) -> dict[str, dict[str, Any]]:
     """Per method (a recipe x eval noise, across tasks): the (runs x tasks) score matrix rliable expects, a run being
     a training seed. Per-run score: the seed's SR, or SR / the task teacher's pooled SR. Where a method has several
-    rows on one task (iterations or recipes), the one trained longest is used, then the one with the most seeds and
-    episodes (not whichever recipe hash sorts first); tasks with fewer seeds cut every task
+    rows on one task (splits, iterations or recipes), its held-out test split is used where evaluated, then the row
+    trained longest, then the one with the most seeds and episodes (not whichever sorts first); tasks with fewer seeds
+    cut every task
     to the smallest seed count (the first seeds)."""
     methods: dict[str, dict[str, dict[str, Any]]] = {}
     for row in rows:
@@ -204,8 +209,7 @@ def score_matrices(rows: list[dict[str, Any]], *, normalized: bool) -> dict[str,
             continue
         per_task = methods.setdefault(method_label(row), {})
         held = per_task.get(row["task"])
-        rank = (row["iterations"], len(row["seeds"]), row["episodes"])
-        if held is None or rank > (held["iterations"], len(held["seeds"]), held["episodes"]):
+        if held is None or _aggregate_rank(row) > _aggregate_rank(held):
             per_task[row["task"]] = row
     out = {}
     for label, per_task in sorted(methods.items()):
