@@ -201,8 +201,7 @@ def score_matrices(rows: list[dict[str, Any]], *, normalized: bool) -> dict[str,
     a training seed. Per-run score: the seed's SR, or SR / the task teacher's pooled SR. Where a method has several
     rows on one task (splits, iterations or recipes), its held-out test split is used where evaluated, then the row
     trained longest, then the one with the most seeds and episodes (not whichever sorts first); tasks with fewer seeds
-    cut every task
-    to the smallest seed count (the first seeds)."""
+    cut every task to the smallest seed count (the first seeds)."""
     methods: dict[str, dict[str, dict[str, Any]]] = {}
     for row in rows:
         if normalized and (row["kind"] == "teacher" or not row.get("teacher_sr")):

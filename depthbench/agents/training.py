@@ -318,7 +318,9 @@ def average_checkpoints(
     their mean sits nearer the centre. torch.optim.swa_utils.AveragedModel keeps such a mean of a live module while
     training; here the iterates are already on disk, so their state dicts are averaged directly (the same mean).
     Normalizer statistics (running estimates over all data seen) and integer buffers come from the last iterate;
-    optimizer moments are dropped (the average cannot resume training)."""
+    optimizer moments are dropped (the average cannot resume training). A fine-tuned encoder's BatchNorm running
+    statistics are averaged like weights, where SWA proper recomputes them with a pass over data (scratch-cnn has no
+    BatchNorm; a frozen encoder is not in the policy's state and stays as it is)."""
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     manifest_path = run_dir / MANIFEST
     if not manifest_path.is_file():
