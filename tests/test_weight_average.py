@@ -67,7 +67,7 @@ def test_average_evaluates_and_is_a_leaderboard_row_of_its_own(student_run):
     assert sorted(str(r["iters"]) for r in rows) == ["3", "mean 1-3"]  # two rows, not one pooled over two "seeds"
     assert len({r["recipe"] for r in rows}) == 2
     labels = sorted(leaderboard.method_label(r) for r in built)  # and two methods in the aggregate over tasks
-    assert labels[1] == labels[0] + " · weight average"
+    assert labels[1] == labels[0] + " · mean 1-3"
 
 
 def test_average_errors_are_one_line(student_run, capsys):

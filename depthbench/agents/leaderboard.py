@@ -175,10 +175,11 @@ def _matching_teacher(row: dict[str, Any], rows: dict[tuple, dict[str, Any]]) ->
 
 
 def method_label(row: dict[str, Any]) -> str:
-    """A recipe x eval noise across tasks (no '|': it sits in a markdown table cell); weight averages apart."""
+    """A recipe x eval noise across tasks (no '|': it sits in a markdown table cell); a weight average is a method
+    of its own per span of iterates."""
     label = f"{row['encoder']} · {row['kind']} · train {row['train_noise']} · eval {row['eval_noise']}"
     label += f" · {row['actions']}"
-    return f"{label} · weight average" if row.get("weights_average") else label
+    return f"{label} · {_iterations(row)}" if row.get("weights_average") else label
 
 
 @contextlib.contextmanager
