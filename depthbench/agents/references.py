@@ -209,14 +209,10 @@ def _check_name(value: str, what: str) -> None:
 
 
 def _stripped(data: dict[str, Any]) -> dict[str, Any]:
-    """The checkpoint minus the optimizer's moment estimates (2/3 of a PPO checkpoint): param_groups stay, so rsl-rl's
-    strict `alg.load` (which eval, export and distill --teacher call) still loads it unchanged."""
-    out = dict(data)
-    optimizer = data.get("optimizer_state_dict")
-    if optimizer is not None:
-        out["optimizer_state_dict"] = {"state": {}, "param_groups": optimizer["param_groups"]}
-    out["depthbench"] = {**data["depthbench"], "stripped": STRIPPED}
-    return out
+    """The checkpoint without optimizer moments, marked as such."""
+    from depthbench.agents.training import without_optimizer_moments
+
+    return {**without_optimizer_moments(data), "depthbench": {**data["depthbench"], "stripped": STRIPPED}}
 
 
 def _same_weights(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -289,14 +285,7 @@ def add(
     run_dir = Path(run_dir)
     _check_name(task, "task")
     _check_name(role, "role")
-    manifest_path = run_dir / training.MANIFEST
-    if not manifest_path.is_file():
-        raise DepthbenchError(
-            f"no {training.MANIFEST} in {run_dir}: pass a run directory from `depthbench train/distill`"
-        )
-    manifest = json.loads(manifest_path.read_text())
-    if manifest.get("status") != "finished":
-        raise DepthbenchError(f"run {run_dir} is not finished (status {manifest.get('status')}); finish it first")
+    manifest = training.finished_manifest(run_dir)
     if manifest["task"] != task:
         raise DepthbenchError(f"run {run_dir} trained on '{manifest['task']}', not --task '{task}'")
     checkpoint = training.latest_checkpoint(run_dir)

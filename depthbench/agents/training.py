@@ -271,9 +271,35 @@ class PolicySetup:
         return None
 
 
+def saved_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    """(iteration, path) of every checkpoints/model_<iteration>.pt of a run, in iteration order."""
+    found = [(int(p.stem.split("_")[1]), p) for p in (run_dir / CHECKPOINTS).glob("model_*.pt")]
+    return sorted(found)
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    paths = sorted((run_dir / CHECKPOINTS).glob("model_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
-    return paths[-1] if paths else None
+    saved = saved_checkpoints(run_dir)
+    return saved[-1][1] if saved else None
+
+
+def finished_manifest(run_dir: Path) -> dict[str, Any]:
+    """The manifest of a finished train/distill run, or a one-line error (what the run lacks, what to do)."""
+    manifest_path = run_dir / MANIFEST
+    if not manifest_path.is_file():
+        raise DepthbenchError(f"no {MANIFEST} in {run_dir}: pass a run directory from `depthbench train/distill`")
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("status") != "finished":
+        raise DepthbenchError(f"run {run_dir} is not finished (status {manifest.get('status')}); finish it first")
+    return manifest
+
+
+def without_optimizer_moments(data: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint minus the optimizer's moment estimates (2/3 of a PPO checkpoint): param_groups stay, so rsl-rl's
+    strict `alg.load` (which eval, export and distill --teacher call) still loads it; it can no longer resume."""
+    optimizer = data.get("optimizer_state_dict")
+    if optimizer is None:
+        return dict(data)
+    return {**data, "optimizer_state_dict": {"state": {}, "param_groups": optimizer["param_groups"]}}
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -322,14 +348,8 @@ def average_checkpoints(
     statistics are averaged like weights, where SWA proper recomputes them with a pass over data (scratch-cnn has no
     BatchNorm; a frozen encoder is not in the policy's state and stays as it is)."""
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    manifest_path = run_dir / MANIFEST
-    if not manifest_path.is_file():
-        raise DepthbenchError(f"no {MANIFEST} in {run_dir}: pass a run directory from `depthbench train/distill`")
-    manifest = json.loads(manifest_path.read_text())
-    if manifest.get("status") != "finished":
-        raise DepthbenchError(f"run {run_dir} is not finished (status {manifest.get('status')}); finish it first")
-    paths = sorted((run_dir / CHECKPOINTS).glob("model_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
-    paths = [p for p in paths if int(p.stem.split("_")[1]) >= first_iteration]
+    manifest = finished_manifest(run_dir)
+    paths = [path for iteration, path in saved_checkpoints(run_dir) if iteration >= first_iteration]
     if len(paths) < 2:
         raise DepthbenchError(
             f"{run_dir / CHECKPOINTS} has {len(paths)} checkpoint(s) from iteration {first_iteration} on; averaging "
@@ -342,8 +362,7 @@ def average_checkpoints(
     keys = AVERAGED_STATE.get(last["depthbench"]["kind"])
     if keys is None:
         raise DepthbenchError(f"{paths[-1]} is a '{last['depthbench']['kind']}' checkpoint, which cannot be averaged")
-    moments_dropped = {"state": {}, "param_groups": last["optimizer_state_dict"]["param_groups"]}
-    averaged = {**last, "optimizer_state_dict": moments_dropped}
+    averaged = without_optimizer_moments(last)
     for key in keys:
         state = {}
         for name, value in last[key].items():
